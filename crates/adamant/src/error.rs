@@ -1,0 +1,149 @@
+//! The one error type of the library.
+
+use crate::dtype::DType;
+
+/// Everything that can go wrong in adamant.
+///
+/// Each variant names what is at fault (the parameter index, the hyper-parameter, the value),
+/// so the message alone tells the user what to fix. Every operation that returns an error has
+/// changed nothing: weights, states, counters and scheduler state are as they were.
+///
+/// ```
+/// use adamant::{AdamConfig, Error};
+/// let err = AdamConfig { beta1: 1.0, ..AdamConfig::default() }.validate().unwrap_err();
+/// assert!(matches!(err, Error::InvalidHyperParameter { name: "beta1", .. }));
+/// assert_eq!(err.to_string(), "hyper-parameter beta1 = 1: must be in [0, 1)");
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A hyper-parameter of the optimizer or of a scheduler is out of its range.
+    #[error("hyper-parameter {name} = {value}: {reason}")]
+    InvalidHyperParameter {
+        /// The hyper-parameter's name, as the registry spells it.
+        name: &'static str,
+        /// The rejected value, printed.
+        value: String,
+        /// What the value must be.
+        reason: &'static str,
+    },
+    /// A per-parameter learning-rate or weight-decay multiplier is out of its range.
+    #[error("{kind} for {key} = {value}: must be finite and >= 0")]
+    InvalidMultiplier {
+        /// `lr_mult` or `wd_mult`.
+        kind: &'static str,
+        /// `index 3` or `name "fc1_weight"`.
+        key: String,
+        /// The rejected value.
+        value: f64,
+    },
+    /// The registry knows no optimizer of this name.
+    #[error("unknown optimizer {name:?}; known optimizers: {known}")]
+    UnknownOptimizer {
+        /// The name asked for.
+        name: String,
+        /// The registered names, comma-separated.
+        known: String,
+    },
+    /// A configuration names a hyper-parameter the optimizer (or scheduler) does not have.
+    #[error("unknown hyper-parameter {name:?} for {owner}; known: {known}")]
+    UnknownHyperParameter {
+        /// The name given.
+        name: String,
+        /// `adam` or `factor scheduler`, say.
+        owner: String,
+        /// The names it accepts, comma-separated.
+        known: String,
+    },
+    /// A configuration gives a hyper-parameter a value of the wrong type.
+    #[error("hyper-parameter {name:?}: expected {expected}, got {value}")]
+    WrongType {
+        /// The hyper-parameter.
+        name: String,
+        /// What it takes.
+        expected: &'static str,
+        /// The JSON value given.
+        value: String,
+    },
+    /// A scheduler was given but a hyper-parameter it needs was not.
+    #[error("{owner} needs {name:?}")]
+    MissingHyperParameter {
+        /// The missing hyper-parameter.
+        name: &'static str,
+        /// The scheduler that needs it.
+        owner: &'static str,
+    },
+    /// `set_learning_rate` was called on an optimizer driven by a scheduler.
+    #[error("the learning rate is set by the scheduler; change the scheduler instead")]
+    LearningRateOwnedByScheduler,
+    /// A tensor's data does not have as many elements as its shape says.
+    #[error(
+        "parameter {index}: {what} has {len} elements but its shape {shape:?} needs {expected}"
+    )]
+    ShapeLength {
+        /// The parameter index.
+        index: usize,
+        /// `weight` or `gradient`.
+        what: &'static str,
+        /// The data's length.
+        len: usize,
+        /// The declared shape.
+        shape: Vec<usize>,
+        /// The product of the shape.
+        expected: usize,
+    },
+    /// A gradient's shape differs from its weight's.
+    #[error("parameter {index}: gradient shape {grad:?} differs from weight shape {weight:?}")]
+    GradShape {
+        /// The parameter index.
+        index: usize,
+        /// The weight's shape.
+        weight: Vec<usize>,
+        /// The gradient's shape.
+        grad: Vec<usize>,
+    },
+    /// A gradient's dtype differs from its weight's.
+    #[error("parameter {index}: gradient dtype {grad} differs from weight dtype {weight}")]
+    GradDType {
+        /// The parameter index.
+        index: usize,
+        /// The weight's dtype.
+        weight: DType,
+        /// The gradient's dtype.
+        grad: DType,
+    },
+    /// A weight's shape or dtype changed since its optimizer state was created.
+    #[error(
+        "parameter {index}: weight is {weight_dtype} {weight:?} but its optimizer state was \
+         created for {state_dtype} {state:?}"
+    )]
+    StateMismatch {
+        /// The parameter index.
+        index: usize,
+        /// The weight's shape now.
+        weight: Vec<usize>,
+        /// The weight's dtype now.
+        weight_dtype: DType,
+        /// The shape the state was created for.
+        state: Vec<usize>,
+        /// The dtype the state was created for.
+        state_dtype: DType,
+    },
+    /// The same parameter index appears twice in one batch.
+    #[error("parameter {index} appears more than once in one batch")]
+    DuplicateIndex {
+        /// The repeated index.
+        index: usize,
+    },
+    /// The batch and the list of states have different lengths.
+    #[error("{params} parameters but {states} states")]
+    StateCount {
+        /// Parameters in the batch.
+        params: usize,
+        /// States handed in.
+        states: usize,
+    },
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

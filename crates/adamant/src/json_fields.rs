@@ -1,0 +1,98 @@
+//! Reading hyper-parameters from a JSON object, key by key, so that every error names its key.
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// A JSON object whose keys have been checked against a list of known names.
+pub(crate) struct JsonFields<'a> {
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> JsonFields<'a> {
+    /// Checks that `value` is an object whose keys are all in `known`.
+    pub fn new(owner: &str, value: &'a Value, known: &[&str]) -> Result<Self> {
+        let map = value.as_object().ok_or_else(|| Error::WrongType {
+            name: owner.to_string(),
+            expected: "a JSON object",
+            value: value.to_string(),
+        })?;
+        if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(Error::UnknownHyperParameter {
+                name: unknown.clone(),
+                owner: owner.to_string(),
+                known: known.join(", "),
+            });
+        }
+        Ok(JsonFields { map })
+    }
+
+    /// The keys present, in the object's order.
+    pub fn keys(&self) -> impl Iterator<Item = &'a str> {
+        self.map.keys().map(String::as_str)
+    }
+
+    /// The value of `name`, or `None` when it is absent or `null`.
+    pub fn get(&self, name: &str) -> Option<&'a Value> {
+        self.map.get(name).filter(|v| !v.is_null())
+    }
+
+    /// A number.
+    pub fn f64(&self, name: &str) -> Result<Option<f64>> {
+        self.get(name).map(|v| as_f64(name, v)).transpose()
+    }
+
+    /// A non-negative integer.
+    pub fn u64(&self, name: &str) -> Result<Option<u64>> {
+        self.get(name).map(|v| as_u64(name, v)).transpose()
+    }
+
+    /// `true` or `false`.
+    pub fn bool(&self, name: &str) -> Result<Option<bool>> {
+        self.get(name)
+            .map(|v| {
+                v.as_bool()
+                    .ok_or_else(|| wrong_type(name, "true or false", v))
+            })
+            .transpose()
+    }
+
+    /// A string.
+    pub fn str(&self, name: &str) -> Result<Option<&'a str>> {
+        self.get(name)
+            .map(|v| v.as_str().ok_or_else(|| wrong_type(name, "a string", v)))
+            .transpose()
+    }
+}
+
+/// The error for `name` holding `value` where `expected` was wanted.
+pub(crate) fn wrong_type(name: &str, expected: &'static str, value: &Value) -> Error {
+    Error::WrongType {
+        name: name.to_string(),
+        expected,
+        value: value.to_string(),
+    }
+}
+
+/// A JSON number as f64.
+pub(crate) fn as_f64(name: &str, value: &Value) -> Result<f64> {
+    value
+        .as_f64()
+        .ok_or_else(|| wrong_type(name, "a number", value))
+}
+
+/// A JSON non-negative integer as u64.
+pub(crate) fn as_u64(name: &str, value: &Value) -> Result<u64> {
+    value
+        .as_u64()
+        .ok_or_else(|| wrong_type(name, "a non-negative integer", value))
+}
+
+/// A decimal key of a JSON object (`"3"`) as a parameter index.
+pub(crate) fn index_key(name: &str, key: &str) -> Result<usize> {
+    key.parse().map_err(|_| Error::WrongType {
+        name: name.to_string(),
+        expected: "parameter indices as keys (\"0\", \"1\", ...)",
+        value: format!("{key:?}"),
+    })
+}

@@ -1,0 +1,13 @@
+//! Pure functions over slices: one element formula, several loops.
+//!
+//! The kernel knows nothing of parameter indices, names, schedules or files. It takes slices
+//! and a small [`Scalars`] struct and updates in place. The per-element formula
+//! ([`element::adam`]) is written once; every loop calls it, so all loops agree bit for bit.
+
+pub mod dense;
+pub mod element;
+pub mod real;
+pub mod scalars;
+
+pub use real::Real;
+pub use scalars::{Scalars, StepScalars, WdOrder};

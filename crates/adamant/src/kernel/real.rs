@@ -1,0 +1,51 @@
+//! The arithmetic the element formula needs, for the types it computes in.
+
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+/// A floating-point type the Adam formula computes in: `f32` or `f64`.
+///
+/// Every operation is one IEEE operation, correctly rounded; nothing here fuses a multiply
+/// and an add, because MXNet's CPU kernels do not and exactness depends on it.
+pub trait Real:
+    Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + 'static
+{
+    /// 1.
+    const ONE: Self;
+    /// The value of a float32 in this type (exact for both types).
+    fn from_f32(x: f32) -> Self;
+    /// The correctly rounded square root.
+    fn sqrt(self) -> Self;
+}
+
+impl Real for f32 {
+    const ONE: Self = 1.0;
+    #[inline(always)]
+    fn from_f32(x: f32) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        f32::sqrt(self)
+    }
+}
+
+impl Real for f64 {
+    const ONE: Self = 1.0;
+    #[inline(always)]
+    fn from_f32(x: f32) -> Self {
+        f64::from(x)
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
+    }
+}

@@ -1,0 +1,65 @@
+//! # adamant
+//!
+//! The Adam optimizer system of Apache MXNet, in Rust: MXNet's exact arithmetic (bit for bit
+//! against MXNet 1.9.1's CPU kernels), its learning-rate schedulers, per-parameter multipliers
+//! and update counters.
+//!
+//! ```
+//! use adamant::{Param, Updater};
+//! use serde_json::json;
+//!
+//! // Any optimizer the registry knows, with MXNet's argument names.
+//! let adam = adamant::create("adam", &json!({
+//!     "learning_rate": 0.01,
+//!     "wd": 1e-4,
+//!     "clip_gradient": 1.0,
+//!     "lr_scheduler": {"type": "factor", "step": 100, "factor": 0.5, "base_lr": 0.01},
+//! })).unwrap();
+//! let mut updater = Updater::new(adam);
+//!
+//! // Weights are updated in place; gradients are only read.
+//! let shape = [2, 3];
+//! let mut weight = vec![0.5f32; 6];
+//! for _ in 0..10 {
+//!     let grad: Vec<f32> = weight.iter().map(|w| 2.0 * w).collect(); // d/dw of w^2
+//!     updater.update(&mut [Param::dense(0, &shape, &mut weight, &grad)]).unwrap();
+//! }
+//! assert!(weight.iter().all(|&w| w < 0.5));
+//! assert_eq!(updater.optimizer().base().num_update(), 10);
+//! ```
+//!
+//! ## When to use it
+//!
+//! When the optimizer step itself costs time (large dense models stepped on the CPU,
+//! embedding tables), or when results must match MXNet's. The update is MXNet's, which is not
+//! PyTorch's: see [`optimizer::adam`] for the equations and the differences.
+//!
+//! ## Layers
+//!
+//! [`kernel`] holds pure loops over slices; [`Adam`] turns configuration and counters into the
+//! scalars of each step; [`Updater`] owns per-parameter state.
+
+#![deny(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+pub mod dtype;
+pub mod error;
+mod json_fields;
+pub mod kernel;
+pub mod lr_scheduler;
+pub mod optimizer;
+pub mod tensor;
+pub mod updater;
+
+pub use dtype::{DType, Element};
+pub use error::{Error, Result};
+pub use kernel::WdOrder;
+pub use lr_scheduler::{LrScheduler, WarmupMode};
+pub use optimizer::adam::{Adam, AdamState};
+pub use optimizer::adam_config::AdamConfig;
+pub use optimizer::base::OptimizerBase;
+pub use optimizer::config::{Multipliers, OptimizerConfig};
+pub use optimizer::interface::{Optimizer, State};
+pub use optimizer::registry::{create, OPTIMIZERS};
+pub use tensor::{Buffer, DataMut, DataRef, Grad, Param, TensorMut, TensorRef};
+pub use updater::Updater;

@@ -1,0 +1,101 @@
+//! Building a scheduler from its JSON description (the golden files' and the CLI's form).
+
+use serde_json::Value;
+
+use super::{LrScheduler, WarmupMode};
+use crate::error::{Error, Result};
+use crate::json_fields::{as_u64, wrong_type, JsonFields};
+
+const COMMON: [&str; 5] = [
+    "type",
+    "base_lr",
+    "warmup_steps",
+    "warmup_begin_lr",
+    "warmup_mode",
+];
+
+fn required<T>(value: Option<T>, name: &'static str, owner: &'static str) -> Result<T> {
+    value.ok_or(Error::MissingHyperParameter { name, owner })
+}
+
+impl LrScheduler {
+    /// Builds a scheduler from `{"type": "factor" | "multifactor" | "poly" | "cosine", ...}`
+    /// with MXNet's argument names; absent keys take MXNet's defaults (`base_lr` 0.01,
+    /// `factor` 1, `stop_factor_lr` 1e-8, `pwr` 2, `final_lr` 0, no warmup, linear warmup).
+    ///
+    /// ```
+    /// let mut s = adamant::LrScheduler::from_json(&serde_json::json!(
+    ///     {"type": "multifactor", "step": [2, 4], "factor": 0.5, "base_lr": 0.1})).unwrap();
+    /// assert_eq!(s.lr(3), 0.05);
+    /// ```
+    pub fn from_json(value: &Value) -> Result<Self> {
+        let kind = value
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                wrong_type(
+                    "lr_scheduler",
+                    "an object with \"type\": factor, multifactor, poly or cosine",
+                    value,
+                )
+            })?
+            .to_ascii_lowercase();
+        let (owner, extra): (&'static str, &[&str]) = match kind.as_str() {
+            "factor" => ("factor scheduler", &["step", "factor", "stop_factor_lr"]),
+            "multifactor" => ("multifactor scheduler", &["step", "factor"]),
+            "poly" => ("poly scheduler", &["max_update", "pwr", "final_lr"]),
+            "cosine" => ("cosine scheduler", &["max_update", "final_lr"]),
+            _ => {
+                return Err(Error::InvalidHyperParameter {
+                    name: "lr_scheduler.type",
+                    value: kind,
+                    reason: "must be factor, multifactor, poly or cosine",
+                })
+            }
+        };
+        let known: Vec<&str> = COMMON.iter().chain(extra).copied().collect();
+        let f = JsonFields::new(owner, value, &known)?;
+        let base_lr = f.f64("base_lr")?.unwrap_or(0.01);
+        let factor = f.f64("factor")?.unwrap_or(1.0);
+        let final_lr = f.f64("final_lr")?.unwrap_or(0.0);
+        let scheduler = match kind.as_str() {
+            "factor" => {
+                let step = required(f.u64("step")?, "step", owner)?;
+                let stop = f.f64("stop_factor_lr")?.unwrap_or(1e-8);
+                LrScheduler::factor(step, factor, stop, base_lr)?
+            }
+            "multifactor" => {
+                let steps = required(f.get("step"), "step", owner)?;
+                let steps = steps
+                    .as_array()
+                    .ok_or_else(|| wrong_type("step", "a list of integers", steps))?
+                    .iter()
+                    .map(|s| as_u64("step", s))
+                    .collect::<Result<Vec<_>>>()?;
+                LrScheduler::multi_factor(steps, factor, base_lr)?
+            }
+            "poly" => {
+                let max_update = required(f.u64("max_update")?, "max_update", owner)?;
+                LrScheduler::poly(max_update, base_lr, f.f64("pwr")?.unwrap_or(2.0), final_lr)?
+            }
+            _ => {
+                let max_update = required(f.u64("max_update")?, "max_update", owner)?;
+                LrScheduler::cosine(max_update, base_lr, final_lr)?
+            }
+        };
+        let mode = match f.str("warmup_mode")? {
+            None | Some("linear") => WarmupMode::Linear,
+            Some("constant") => WarmupMode::Constant,
+            Some(other) => {
+                return Err(Error::InvalidHyperParameter {
+                    name: "warmup_mode",
+                    value: other.to_string(),
+                    reason: "must be linear or constant",
+                })
+            }
+        };
+        let steps = f.u64("warmup_steps")?.unwrap_or(0);
+        let begin = f.f64("warmup_begin_lr")?.unwrap_or(0.0);
+        scheduler.with_warmup(steps, begin, mode)
+    }
+}

@@ -1,0 +1,8 @@
+//! MXNet's four learning-rate schedulers, with warmup, stateful exactly as MXNet's are.
+
+mod from_json;
+mod schedule;
+#[cfg(test)]
+mod tests;
+
+pub use schedule::{LrScheduler, Rule, Warmup, WarmupMode};

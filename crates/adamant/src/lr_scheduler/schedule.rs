@@ -1,0 +1,372 @@
+//! The schedulers and their rules (MXNet's `python/mxnet/lr_scheduler.py`).
+
+use crate::error::{Error, Result};
+
+/// How the learning rate rises during warmup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WarmupMode {
+    /// From `begin_lr` to the base rate in equal steps.
+    #[default]
+    Linear,
+    /// `begin_lr` throughout the warmup.
+    Constant,
+}
+
+/// The warmup phase: for `num_update < steps` the scheduler returns the warmup rate.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Warmup {
+    /// Updates in the warmup phase (0: none).
+    pub steps: u64,
+    /// The rate at update 0.
+    pub begin_lr: f64,
+    /// How the rate rises.
+    pub mode: WarmupMode,
+}
+
+/// The rule a scheduler follows after warmup, with the state MXNet keeps for it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rule {
+    /// Multiply by `factor` every `step` updates, never going below `stop_factor_lr`.
+    Factor {
+        /// Updates between decays (>= 1).
+        step: u64,
+        /// The decay factor (<= 1).
+        factor: f64,
+        /// The floor.
+        stop_factor_lr: f64,
+        /// State: the update count at the last decay.
+        count: u64,
+    },
+    /// Multiply by `factor` when `num_update` passes each of `steps`.
+    MultiFactor {
+        /// Strictly increasing update counts (each >= 1).
+        steps: Vec<u64>,
+        /// The decay factor (<= 1).
+        factor: f64,
+        /// State: how many of `steps` have been passed.
+        cur_step_ind: usize,
+    },
+    /// `final + (base - final) * (1 - (n - warmup) / (max_update - warmup))^pwr`.
+    Poly {
+        /// The update at which `final_lr` is reached.
+        max_update: u64,
+        /// The power.
+        pwr: f64,
+        /// The rate from `max_update` on.
+        final_lr: f64,
+    },
+    /// `final + (base - final) * (1 + cos(pi * (n - warmup) / (max_update - warmup))) / 2`.
+    Cosine {
+        /// The update at which `final_lr` is reached.
+        max_update: u64,
+        /// The rate from `max_update` on.
+        final_lr: f64,
+    },
+}
+
+/// A learning-rate scheduler: a function of the update count with MXNet's state and quirks.
+///
+/// Like MXNet's, it is **stateful**: Factor and MultiFactor decay `base_lr` in place as
+/// `num_update` passes their steps (the comparison is strict: with `step = 10` the rate
+/// changes at updates 11, 21, ...), and Poly and Cosine keep their last value after
+/// `max_update`. Call it with non-decreasing update counts.
+///
+/// ```
+/// use adamant::LrScheduler;
+/// let mut s = LrScheduler::factor(10, 0.5, 1e-8, 0.1).unwrap();
+/// assert_eq!(s.lr(10), 0.1);
+/// assert_eq!(s.lr(11), 0.05);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct LrScheduler {
+    /// The current base rate (Factor and MultiFactor decay it; Poly and Cosine overwrite it).
+    base_lr: f64,
+    /// The rate the schedule starts from after warmup, fixed at construction (MXNet's
+    /// `warmup_final_lr`, and `base_lr_orig` for Poly and Cosine).
+    initial_lr: f64,
+    warmup: Warmup,
+    rule: Rule,
+}
+
+fn invalid(name: &'static str, value: impl ToString, reason: &'static str) -> Error {
+    Error::InvalidHyperParameter {
+        name,
+        value: value.to_string(),
+        reason,
+    }
+}
+
+fn check_rate(name: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(name, value, "must be finite and >= 0"))
+    }
+}
+
+fn check_factor(factor: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&factor) {
+        Ok(())
+    } else {
+        Err(invalid(
+            "factor",
+            factor,
+            "must be in [0, 1] so that the rate decreases",
+        ))
+    }
+}
+
+impl LrScheduler {
+    fn with_rule(base_lr: f64, rule: Rule) -> Result<Self> {
+        check_rate("base_lr", base_lr)?;
+        let scheduler = LrScheduler {
+            base_lr,
+            initial_lr: base_lr,
+            warmup: Warmup::default(),
+            rule,
+        };
+        scheduler.validate()?;
+        Ok(scheduler)
+    }
+
+    /// MXNet's `FactorScheduler(step, factor, stop_factor_lr, base_lr)`.
+    pub fn factor(step: u64, factor: f64, stop_factor_lr: f64, base_lr: f64) -> Result<Self> {
+        Self::with_rule(
+            base_lr,
+            Rule::Factor {
+                step,
+                factor,
+                stop_factor_lr,
+                count: 0,
+            },
+        )
+    }
+
+    /// MXNet's `MultiFactorScheduler(step, factor, base_lr)`.
+    ///
+    /// ```
+    /// let mut s = adamant::LrScheduler::multi_factor(vec![15, 25], 0.1, 0.1).unwrap();
+    /// assert_eq!(s.lr(15), 0.1);
+    /// assert!((s.lr(16) - 0.01).abs() < 1e-15);
+    /// ```
+    pub fn multi_factor(steps: Vec<u64>, factor: f64, base_lr: f64) -> Result<Self> {
+        Self::with_rule(
+            base_lr,
+            Rule::MultiFactor {
+                steps,
+                factor,
+                cur_step_ind: 0,
+            },
+        )
+    }
+
+    /// MXNet's `PolyScheduler(max_update, base_lr, pwr, final_lr)`.
+    pub fn poly(max_update: u64, base_lr: f64, pwr: f64, final_lr: f64) -> Result<Self> {
+        Self::with_rule(
+            base_lr,
+            Rule::Poly {
+                max_update,
+                pwr,
+                final_lr,
+            },
+        )
+    }
+
+    /// MXNet's `CosineScheduler(max_update, base_lr, final_lr)`.
+    ///
+    /// ```
+    /// let mut s = adamant::LrScheduler::cosine(1000, 3.0, 0.1).unwrap();
+    /// assert_eq!(s.lr(0), 3.0);
+    /// assert!((s.lr(1000) - 0.1).abs() < 1e-12);
+    /// ```
+    pub fn cosine(max_update: u64, base_lr: f64, final_lr: f64) -> Result<Self> {
+        Self::with_rule(
+            base_lr,
+            Rule::Cosine {
+                max_update,
+                final_lr,
+            },
+        )
+    }
+
+    /// The same schedule with a warmup phase in front.
+    ///
+    /// ```
+    /// use adamant::{LrScheduler, WarmupMode};
+    /// let mut s = LrScheduler::poly(1000, 3.0, 2.0, 0.0).unwrap()
+    ///     .with_warmup(100, 0.0, WarmupMode::Linear).unwrap();
+    /// assert_eq!(s.lr(50), 1.5);
+    /// ```
+    pub fn with_warmup(mut self, steps: u64, begin_lr: f64, mode: WarmupMode) -> Result<Self> {
+        self.warmup = Warmup {
+            steps,
+            begin_lr,
+            mode,
+        };
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// The same schedule starting from `lr` instead of its own base rate.
+    ///
+    /// This is what an explicitly set `learning_rate` does to an optimizer's scheduler
+    /// (for every type; MXNet ignores it for Poly and Cosine). Fails if `lr` is below the
+    /// warmup's begin rate.
+    pub fn with_base_lr(mut self, lr: f64) -> Result<Self> {
+        check_rate("learning_rate", lr)?;
+        self.base_lr = lr;
+        self.initial_lr = lr;
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// MXNet's construction-time checks, plus finiteness and (for Poly and Cosine) a
+    /// `max_update` beyond the warmup, where MXNet would divide by zero later.
+    fn validate(&self) -> Result<()> {
+        let w = &self.warmup;
+        check_rate("warmup_begin_lr", w.begin_lr)?;
+        if w.begin_lr > self.initial_lr {
+            return Err(invalid(
+                "warmup_begin_lr",
+                w.begin_lr,
+                "must not exceed the base rate",
+            ));
+        }
+        match &self.rule {
+            Rule::Factor {
+                step,
+                factor,
+                stop_factor_lr,
+                ..
+            } => {
+                if *step < 1 {
+                    return Err(invalid("step", step, "must be >= 1"));
+                }
+                check_factor(*factor)?;
+                check_rate("stop_factor_lr", *stop_factor_lr)
+            }
+            Rule::MultiFactor { steps, factor, .. } => {
+                if steps.is_empty() || steps[0] < 1 || steps.windows(2).any(|p| p[1] <= p[0]) {
+                    return Err(invalid(
+                        "step",
+                        format!("{steps:?}"),
+                        "must be a non-empty, strictly increasing list of integers >= 1",
+                    ));
+                }
+                check_factor(*factor)
+            }
+            Rule::Poly {
+                max_update,
+                pwr,
+                final_lr,
+            } => {
+                if !pwr.is_finite() {
+                    return Err(invalid("pwr", pwr, "must be finite"));
+                }
+                check_rate("final_lr", *final_lr)?;
+                self.check_max_update(*max_update)
+            }
+            Rule::Cosine {
+                max_update,
+                final_lr,
+            } => {
+                check_rate("final_lr", *final_lr)?;
+                self.check_max_update(*max_update)
+            }
+        }
+    }
+
+    fn check_max_update(&self, max_update: u64) -> Result<()> {
+        if max_update <= self.warmup.steps {
+            return Err(invalid(
+                "max_update",
+                max_update,
+                "must exceed warmup_steps (and be >= 1)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The current base rate (the value the last call settled on after warmup).
+    pub fn base_lr(&self) -> f64 {
+        self.base_lr
+    }
+
+    /// The warmup phase.
+    pub fn warmup(&self) -> Warmup {
+        self.warmup
+    }
+
+    /// The rule and its state.
+    pub fn rule(&self) -> &Rule {
+        &self.rule
+    }
+
+    /// The learning rate at update `num_update`, advancing the scheduler's state.
+    ///
+    /// Each formula is MXNet's, evaluated in the same order, in float64.
+    pub fn lr(&mut self, num_update: u64) -> f64 {
+        let w = self.warmup;
+        if num_update < w.steps {
+            return match w.mode {
+                WarmupMode::Linear => {
+                    let increase =
+                        (self.initial_lr - w.begin_lr) * num_update as f64 / w.steps as f64;
+                    w.begin_lr + increase
+                }
+                WarmupMode::Constant => w.begin_lr,
+            };
+        }
+        match &mut self.rule {
+            Rule::Factor {
+                step,
+                factor,
+                stop_factor_lr,
+                count,
+            } => {
+                // A `while`, as in MXNet: a jump in num_update applies several decays at once.
+                while num_update > count.saturating_add(*step) {
+                    *count += *step;
+                    self.base_lr *= *factor;
+                    if self.base_lr < *stop_factor_lr {
+                        self.base_lr = *stop_factor_lr;
+                    }
+                }
+            }
+            Rule::MultiFactor {
+                steps,
+                factor,
+                cur_step_ind,
+            } => {
+                while *cur_step_ind < steps.len() && num_update > steps[*cur_step_ind] {
+                    *cur_step_ind += 1;
+                    self.base_lr *= *factor;
+                }
+            }
+            Rule::Poly {
+                max_update,
+                pwr,
+                final_lr,
+            } => {
+                if num_update <= *max_update {
+                    let max_steps = (*max_update - w.steps) as f64;
+                    let progress = (num_update - w.steps) as f64 / max_steps;
+                    self.base_lr =
+                        *final_lr + (self.initial_lr - *final_lr) * (1.0 - progress).powf(*pwr);
+                }
+            }
+            Rule::Cosine {
+                max_update,
+                final_lr,
+            } => {
+                if num_update <= *max_update {
+                    let max_steps = (*max_update - w.steps) as f64;
+                    let angle = std::f64::consts::PI * (num_update - w.steps) as f64 / max_steps;
+                    self.base_lr =
+                        *final_lr + (self.initial_lr - *final_lr) * (1.0 + angle.cos()) / 2.0;
+                }
+            }
+        }
+        self.base_lr
+    }
+}

@@ -1,0 +1,242 @@
+//! MXNet's own scheduler expectations (its `test_optimizer.py`, SPEC B.7.5), the edges of
+//! its strict comparisons, and the validation errors.
+
+use serde_json::json;
+
+use super::{LrScheduler, WarmupMode};
+use crate::Error;
+
+fn close(got: f64, want: f64) -> bool {
+    (got - want).abs() <= 1e-12 * want.abs().max(1e-300)
+}
+
+#[track_caller]
+fn expect(s: &mut LrScheduler, table: &[(u64, f64)]) {
+    for &(n, want) in table {
+        let got = s.lr(n);
+        assert!(close(got, want), "lr({n}) = {got}, MXNet gives {want}");
+    }
+}
+
+#[test]
+fn factor_matches_mxnet_test() {
+    let mut s = LrScheduler::factor(100, 0.1, 1e-4, 1.0)
+        .unwrap()
+        .with_warmup(20, 0.1, WarmupMode::Constant)
+        .unwrap();
+    expect(
+        &mut s,
+        &[
+            (0, 0.1),
+            (10, 0.1),
+            (21, 1.0),
+            (101, 0.1),
+            (201, 0.01),
+            (1000, 1e-4),
+        ],
+    );
+}
+
+#[test]
+fn multi_factor_matches_mxnet_test() {
+    let mut s = LrScheduler::multi_factor(vec![15, 25], 0.1, 0.1)
+        .unwrap()
+        .with_warmup(10, 0.05, WarmupMode::Linear)
+        .unwrap();
+    expect(
+        &mut s,
+        &[
+            (0, 0.05),
+            (5, 0.075),
+            (15, 0.1),
+            (16, 0.01),
+            (20, 0.01),
+            (26, 0.001),
+            (100, 0.001),
+        ],
+    );
+}
+
+#[test]
+fn poly_matches_mxnet_test() {
+    let mut s = LrScheduler::poly(1000, 3.0, 2.0, 0.0)
+        .unwrap()
+        .with_warmup(100, 0.0, WarmupMode::Linear)
+        .unwrap();
+    expect(&mut s, &[(0, 0.0), (50, 1.5), (100, 3.0)]);
+    assert!(s.lr(101) < 3.0);
+    assert!(s.lr(500) < 1.6);
+    assert_eq!(s.lr(1000), 0.0);
+}
+
+#[test]
+fn cosine_matches_mxnet_test() {
+    let mut s = LrScheduler::cosine(1000, 3.0, 0.1).unwrap();
+    assert_eq!(s.lr(0), 3.0);
+    assert!(s.lr(500) > 1.5);
+    assert!(close(s.lr(1000), 0.1));
+}
+
+#[test]
+fn cosine_with_warmup_matches_verified_sequence() {
+    // SPEC B.6 [verified]: warmup 2, max_update 10 gives 0, .5, 1, .96194, ..., 0, 0.
+    let mut s = LrScheduler::cosine(10, 1.0, 0.0)
+        .unwrap()
+        .with_warmup(2, 0.0, WarmupMode::Linear)
+        .unwrap();
+    let got: Vec<f64> = (0..12).map(|n| s.lr(n)).collect();
+    assert_eq!(&got[..3], &[0.0, 0.5, 1.0]);
+    assert!((got[3] - 0.96194).abs() < 1e-5, "{got:?}");
+    assert!(got[10].abs() < 1e-15 && got[11].abs() < 1e-15, "{got:?}");
+}
+
+#[test]
+fn factor_decays_strictly_after_each_step() {
+    let mut s = LrScheduler::factor(10, 0.5, 0.0, 1.0).unwrap();
+    assert_eq!(s.lr(10), 1.0);
+    assert_eq!(s.lr(11), 0.5);
+    assert_eq!(s.lr(20), 0.5);
+    assert_eq!(s.lr(21), 0.25);
+}
+
+#[test]
+fn factor_applies_every_missed_decay_on_a_jump() {
+    let mut s = LrScheduler::factor(10, 0.5, 0.0, 1.0).unwrap();
+    assert_eq!(s.lr(41), 0.0625);
+}
+
+#[test]
+fn factor_stops_at_its_floor() {
+    let mut s = LrScheduler::factor(1, 0.1, 0.05, 1.0).unwrap();
+    assert_eq!(s.lr(5), 0.05);
+}
+
+#[test]
+fn multi_factor_decays_strictly_after_each_listed_step() {
+    let mut s = LrScheduler::multi_factor(vec![3, 6], 0.5, 1.0).unwrap();
+    assert_eq!(s.lr(3), 1.0);
+    assert_eq!(s.lr(4), 0.5);
+    assert_eq!(s.lr(6), 0.5);
+    assert_eq!(s.lr(7), 0.25);
+    assert_eq!(s.lr(1000), 0.25);
+}
+
+#[test]
+fn poly_and_cosine_keep_their_last_value_after_max_update() {
+    let mut poly = LrScheduler::poly(4, 1.0, 1.0, 0.2).unwrap();
+    let mut cosine = LrScheduler::cosine(4, 1.0, 0.2).unwrap();
+    for n in 0..=4 {
+        poly.lr(n);
+        cosine.lr(n);
+    }
+    assert!(close(poly.lr(100), 0.2));
+    assert!(close(cosine.lr(100), 0.2));
+}
+
+#[test]
+fn explicit_base_lr_overrides_poly_and_cosine() {
+    let mut poly = LrScheduler::poly(10, 3.0, 1.0, 0.0)
+        .unwrap()
+        .with_base_lr(0.5)
+        .unwrap();
+    let mut cosine = LrScheduler::cosine(10, 3.0, 0.0)
+        .unwrap()
+        .with_base_lr(0.5)
+        .unwrap();
+    assert_eq!(poly.lr(0), 0.5);
+    assert_eq!(cosine.lr(0), 0.5);
+    assert!(close(poly.lr(5), 0.25));
+    assert!(close(cosine.lr(5), 0.25));
+}
+
+#[test]
+fn from_json_reads_mxnet_names_and_defaults() {
+    let mut s = LrScheduler::from_json(&json!({"type": "Factor", "step": 2})).unwrap();
+    // Defaults: base_lr 0.01, factor 1 (so no decay).
+    assert_eq!(s.lr(100), 0.01);
+    let mut s = LrScheduler::from_json(&json!({
+        "type": "poly", "max_update": 8, "base_lr": 0.05, "pwr": 1,
+        "warmup_steps": 2, "warmup_begin_lr": 0.0, "warmup_mode": "linear"
+    }))
+    .unwrap();
+    assert_eq!(s.lr(1), 0.025);
+}
+
+fn invalid_name(r: Result<LrScheduler, Error>) -> &'static str {
+    match r {
+        Err(Error::InvalidHyperParameter { name, .. }) => name,
+        other => panic!("expected an invalid hyper-parameter, got {other:?}"),
+    }
+}
+
+#[test]
+fn invalid_schedules_are_rejected_with_the_parameter_named() {
+    assert_eq!(invalid_name(LrScheduler::factor(0, 0.5, 0.0, 1.0)), "step");
+    assert_eq!(
+        invalid_name(LrScheduler::factor(1, 1.5, 0.0, 1.0)),
+        "factor"
+    );
+    assert_eq!(
+        invalid_name(LrScheduler::multi_factor(vec![5, 5], 0.5, 1.0)),
+        "step"
+    );
+    assert_eq!(
+        invalid_name(LrScheduler::multi_factor(vec![0, 5], 0.5, 1.0)),
+        "step"
+    );
+    assert_eq!(
+        invalid_name(LrScheduler::multi_factor(vec![], 0.5, 1.0)),
+        "step"
+    );
+    assert_eq!(
+        invalid_name(LrScheduler::poly(0, 1.0, 2.0, 0.0)),
+        "max_update"
+    );
+    assert_eq!(
+        invalid_name(LrScheduler::cosine(1, f64::NAN, 0.0)),
+        "base_lr"
+    );
+    let warm = LrScheduler::cosine(10, 0.1, 0.0).unwrap();
+    assert_eq!(
+        invalid_name(warm.clone().with_warmup(2, 0.2, WarmupMode::Linear)),
+        "warmup_begin_lr"
+    );
+    assert_eq!(
+        invalid_name(warm.clone().with_warmup(10, 0.0, WarmupMode::Linear)),
+        "max_update"
+    );
+    assert_eq!(invalid_name(warm.with_base_lr(-1.0)), "learning_rate");
+    assert_eq!(
+        invalid_name(LrScheduler::from_json(
+            &json!({"type": "factor", "step": 1, "warmup_mode": "cubic"})
+        )),
+        "warmup_mode"
+    );
+    assert_eq!(
+        invalid_name(LrScheduler::from_json(&json!({"type": "step"}))),
+        "lr_scheduler.type"
+    );
+}
+
+#[test]
+fn json_errors_name_the_key() {
+    let err =
+        LrScheduler::from_json(&json!({"type": "factor", "step": 1, "gamma": 0.1})).unwrap_err();
+    assert!(
+        matches!(&err, Error::UnknownHyperParameter { name, .. } if name == "gamma"),
+        "{err}"
+    );
+    let err = LrScheduler::from_json(&json!({"type": "factor", "step": "ten"})).unwrap_err();
+    assert!(
+        matches!(&err, Error::WrongType { name, .. } if name == "step"),
+        "{err}"
+    );
+    let err = LrScheduler::from_json(&json!({"type": "cosine"})).unwrap_err();
+    assert_eq!(
+        err,
+        Error::MissingHyperParameter {
+            name: "max_update",
+            owner: "cosine scheduler"
+        }
+    );
+}

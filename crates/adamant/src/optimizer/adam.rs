@@ -1,0 +1,256 @@
+//! Adam as MXNet computes it.
+//!
+//! Kingma & Ba, "Adam: A Method for Stochastic Optimization" (ICLR 2015), in the form of
+//! Apache MXNet's `adam_update` operator. For parameter index `i` at its `t`-th update:
+//!
+//! ```text
+//! lr_t = lr * lr_mult(i) * sqrt(1 - beta2^t) / (1 - beta1^t)      (float64, then float32)
+//! g    = clip(grad * rescale_grad) + wd * wd_mult(i) * w           (1.x order: clip(... + wd*w))
+//! m    = beta1 * m + (1 - beta1) * g
+//! v    = beta2 * v + ((1 - beta2) * g) * g
+//! w    = w - (lr_t * m) / (sqrt(v) + epsilon)
+//! ```
+//!
+//! The bias correction is folded into the rate and `epsilon` is added outside the square
+//! root unscaled, so this is **not** PyTorch's `torch.optim.Adam`: MXNet with `epsilon = e`
+//! behaves like PyTorch with `eps = e / sqrt(1 - beta2^t)`. Weight decay is the coupled L2
+//! term (not AdamW's decoupled decay).
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::kernel::{dense, Real, Scalars, StepScalars};
+use crate::optimizer::adam_config::AdamConfig;
+use crate::optimizer::base::OptimizerBase;
+use crate::optimizer::interface::{Optimizer, State};
+use crate::tensor::{shape_len, Buffer, DataMut, DataRef, Grad, Param, TensorMut, TensorRef};
+
+/// Adam's state for one parameter: the first and second moments, in the weight's dtype.
+///
+/// Built only by [`Adam`] (so the arrays always match the shape); read with the accessors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdamState {
+    shape: Vec<usize>,
+    mean: Buffer,
+    var: Buffer,
+}
+
+impl AdamState {
+    /// The shape of the weight this state belongs to.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The first moment `m`.
+    pub fn mean(&self) -> DataRef<'_> {
+        self.mean.as_ref()
+    }
+
+    /// The second moment `v`.
+    pub fn var(&self) -> DataRef<'_> {
+        self.var.as_ref()
+    }
+
+    /// The dtype the moments are kept in.
+    pub fn dtype(&self) -> DType {
+        self.mean.dtype()
+    }
+}
+
+/// The Adam optimizer: configuration plus counters and scheduler.
+///
+/// ```
+/// use adamant::{Adam, AdamConfig, Optimizer, Param};
+/// let mut adam = Adam::new(AdamConfig::default()).unwrap();
+/// let (mut w, g) = (vec![0.5f64; 4], vec![0.1f64; 4]);
+/// let mut params = [Param::dense(0, &[2, 2], &mut w, &g)];
+/// let mut states = [adam.create_state(&params[0].weight)];
+/// adam.step(&mut params, &mut states).unwrap();
+/// assert!(w.iter().all(|&x| x < 0.5));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Adam {
+    base: OptimizerBase,
+    beta1: f64,
+    beta2: f64,
+    epsilon: f64,
+    lazy_update: bool,
+    use_fused_step: bool,
+}
+
+/// Which loop runs the elements.
+#[derive(Clone, Copy)]
+enum Path {
+    Reference,
+    Fused,
+}
+
+impl Adam {
+    /// The rate used when neither a rate nor a scheduler is configured.
+    pub const DEFAULT_LEARNING_RATE: f64 = 0.001;
+
+    /// Validates `config` and builds the optimizer.
+    pub fn new(config: AdamConfig) -> Result<Self> {
+        config.validate()?;
+        let AdamConfig {
+            base,
+            beta1,
+            beta2,
+            epsilon,
+            lazy_update,
+            use_fused_step,
+        } = config;
+        Ok(Adam {
+            base: OptimizerBase::new(base, Self::DEFAULT_LEARNING_RATE)?,
+            beta1,
+            beta2,
+            epsilon,
+            lazy_update,
+            use_fused_step,
+        })
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> AdamConfig {
+        AdamConfig {
+            base: self.base.config().clone(),
+            beta1: self.beta1,
+            beta2: self.beta2,
+            epsilon: self.epsilon,
+            lazy_update: self.lazy_update,
+            use_fused_step: self.use_fused_step,
+        }
+    }
+
+    /// The reference step: a plain loop over elements, the definition of the result.
+    pub fn step(&mut self, params: &mut [Param<'_>], states: &mut [State]) -> Result<()> {
+        self.run(params, states, Path::Reference)
+    }
+
+    /// The fast step: the same arithmetic as [`Adam::step`], bit for bit, in loops built for
+    /// speed.
+    pub fn fused_step(&mut self, params: &mut [Param<'_>], states: &mut [State]) -> Result<()> {
+        self.run(params, states, Path::Fused)
+    }
+
+    fn run(&mut self, params: &mut [Param<'_>], states: &mut [State], path: Path) -> Result<()> {
+        if params.len() != states.len() {
+            return Err(Error::StateCount {
+                params: params.len(),
+                states: states.len(),
+            });
+        }
+        for (param, state) in params.iter().zip(states.iter()) {
+            self.check(param, Some(state))?;
+        }
+        for (param, state) in params.iter_mut().zip(states.iter_mut()) {
+            let scalars = self.scalars(param.index);
+            let State::Adam(state) = state;
+            apply(param, state, &scalars, path);
+        }
+        Ok(())
+    }
+
+    /// Counts the update of `index` and computes the scalars of its step (MXNet's Python
+    /// `Adam.update`, up to the operator call).
+    fn scalars(&mut self, index: usize) -> StepScalars {
+        let t = self.base.count_update(index) as f64;
+        let lr = self.base.lr_for(index);
+        let wd = self.base.wd_for(index);
+        let coef1 = 1.0 - self.beta1.powf(t);
+        let coef2 = 1.0 - self.beta2.powf(t);
+        let config = self.base.config();
+        StepScalars {
+            lr: (lr * (coef2.sqrt() / coef1)) as f32,
+            beta1: self.beta1 as f32,
+            beta2: self.beta2 as f32,
+            epsilon: self.epsilon as f32,
+            wd: wd as f32,
+            rescale_grad: config.rescale_grad as f32,
+            clip_gradient: config.clip().map(|c| c as f32),
+            wd_order: config.wd_order,
+        }
+    }
+}
+
+/// Runs one parameter's elements through the chosen loop.
+fn apply(param: &mut Param<'_>, state: &mut AdamState, scalars: &StepScalars, path: Path) {
+    let Grad::Dense(TensorRef { data: grad, .. }) = param.grad;
+    match (
+        &mut param.weight.data,
+        grad,
+        &mut state.mean,
+        &mut state.var,
+    ) {
+        (DataMut::F32(w), DataRef::F32(g), Buffer::F32(m), Buffer::F32(v)) => {
+            dense_loop(w, g, m, v, scalars, path)
+        }
+        (DataMut::F64(w), DataRef::F64(g), Buffer::F64(m), Buffer::F64(v)) => {
+            dense_loop(w, g, m, v, scalars, path)
+        }
+        _ => unreachable!("Adam::check accepted only matching dtypes"),
+    }
+}
+
+fn dense_loop<T: Real>(
+    w: &mut [T],
+    g: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    s: &StepScalars,
+    path: Path,
+) {
+    let s = Scalars::<T>::new(s);
+    match path {
+        Path::Reference => dense::reference(w, g, m, v, &s),
+        Path::Fused => dense::fused(w, g, m, v, &s),
+    }
+}
+
+impl Optimizer for Adam {
+    fn name(&self) -> &'static str {
+        "adam"
+    }
+
+    fn base(&self) -> &OptimizerBase {
+        &self.base
+    }
+
+    fn base_mut(&mut self) -> &mut OptimizerBase {
+        &mut self.base
+    }
+
+    fn create_state(&self, weight: &TensorMut<'_>) -> State {
+        let dtype = weight.data.dtype();
+        let len = shape_len(weight.shape);
+        State::Adam(AdamState {
+            shape: weight.shape.to_vec(),
+            mean: Buffer::zeros(dtype, len),
+            var: Buffer::zeros(dtype, len),
+        })
+    }
+
+    fn check(&self, param: &Param<'_>, state: Option<&State>) -> Result<()> {
+        param.check()?;
+        if let Some(State::Adam(state)) = state {
+            let weight = &param.weight;
+            if state.shape != weight.shape || state.dtype() != weight.data.dtype() {
+                return Err(Error::StateMismatch {
+                    index: param.index,
+                    weight: weight.shape.to_vec(),
+                    weight_dtype: weight.data.dtype(),
+                    state: state.shape.clone(),
+                    state_dtype: state.dtype(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn update(&mut self, params: &mut [Param<'_>], states: &mut [State]) -> Result<()> {
+        if self.use_fused_step {
+            self.fused_step(params, states)
+        } else {
+            self.step(params, states)
+        }
+    }
+}

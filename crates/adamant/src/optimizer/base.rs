@@ -1,0 +1,220 @@
+//! What every optimizer shares: the learning rate and its scheduler, the multipliers, and the
+//! per-index update counters (MXNet's `Optimizer` base class).
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+use crate::lr_scheduler::LrScheduler;
+use crate::optimizer::config::{check_non_negative, OptimizerConfig};
+
+/// The base optimizer's run-time state: configuration, counters and the live scheduler.
+///
+/// Counters follow MXNet: each parameter index has its own count, starting at
+/// `begin_num_update`; `num_update` is the largest count so far, and it is what the scheduler
+/// sees. Counts are `u64` and saturate; they are never narrowed.
+///
+/// ```
+/// use adamant::{OptimizerBase, OptimizerConfig};
+/// let config = OptimizerConfig { begin_num_update: 10, ..OptimizerConfig::default() };
+/// let base = OptimizerBase::new(config, 0.001).unwrap();
+/// assert_eq!(base.num_update(), 10);
+/// assert_eq!(base.learning_rate(), 0.001);
+/// ```
+#[derive(Debug, Clone)]
+pub struct OptimizerBase {
+    config: OptimizerConfig,
+    /// The rate used when there is no scheduler.
+    lr: f64,
+    /// The live scheduler (its state advances with `num_update`).
+    scheduler: Option<LrScheduler>,
+    counts: BTreeMap<usize, u64>,
+    num_update: u64,
+}
+
+impl OptimizerBase {
+    /// Validates `config` and starts counting. `default_lr` is the rate when neither a rate
+    /// nor a scheduler is given (0.001 for Adam).
+    pub fn new(config: OptimizerConfig, default_lr: f64) -> Result<Self> {
+        config.validate()?;
+        let scheduler = match (&config.lr_scheduler, config.learning_rate) {
+            (Some(s), Some(lr)) => Some(s.clone().with_base_lr(lr)?),
+            (Some(s), None) => Some(s.clone()),
+            (None, _) => None,
+        };
+        Ok(OptimizerBase {
+            lr: config.learning_rate.unwrap_or(default_lr),
+            scheduler,
+            counts: BTreeMap::new(),
+            num_update: config.begin_num_update,
+            config,
+        })
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> &OptimizerConfig {
+        &self.config
+    }
+
+    /// The largest update count of any index.
+    pub fn num_update(&self) -> u64 {
+        self.num_update
+    }
+
+    /// The update count of every index seen so far.
+    pub fn update_counts(&self) -> &BTreeMap<usize, u64> {
+        &self.counts
+    }
+
+    /// The live scheduler, if any.
+    pub fn scheduler(&self) -> Option<&LrScheduler> {
+        self.scheduler.as_ref()
+    }
+
+    /// The base learning rate now (before per-index multipliers): the scheduler's value at
+    /// `num_update`, or the fixed rate. Reading it changes nothing.
+    pub fn learning_rate(&self) -> f64 {
+        match &self.scheduler {
+            Some(s) => s.clone().lr(self.num_update),
+            None => self.lr,
+        }
+    }
+
+    /// Sets the fixed learning rate. Fails when a scheduler owns the rate, as in MXNet.
+    pub fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        if self.scheduler.is_some() {
+            return Err(Error::LearningRateOwnedByScheduler);
+        }
+        check_non_negative("learning_rate", lr)?;
+        self.lr = lr;
+        Ok(())
+    }
+
+    /// Counts one more update of `index` and returns its count `t` (MXNet's `_update_count`).
+    pub(crate) fn count_update(&mut self, index: usize) -> u64 {
+        let count = self
+            .counts
+            .entry(index)
+            .or_insert(self.config.begin_num_update);
+        *count = count.saturating_add(1);
+        self.num_update = self.num_update.max(*count);
+        *count
+    }
+
+    fn name(&self, index: usize) -> Option<&str> {
+        self.config.param_idx2name.get(&index).map(String::as_str)
+    }
+
+    /// The learning rate of `index` at the current `num_update`, advancing the scheduler.
+    pub(crate) fn lr_for(&mut self, index: usize) -> f64 {
+        let base = match &mut self.scheduler {
+            Some(s) => s.lr(self.num_update),
+            None => self.lr,
+        };
+        match self.config.lr_mult.get(index, self.name(index)) {
+            Some(mult) => base * mult,
+            None => base,
+        }
+    }
+
+    /// The weight decay of `index`.
+    pub(crate) fn wd_for(&self, index: usize) -> f64 {
+        match self.config.wd_mult.get(index, self.name(index)) {
+            Some(mult) => self.config.wd * mult,
+            None => self.config.wd,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optimizer::config::Multipliers;
+
+    #[test]
+    fn counters_start_at_begin_and_num_update_is_their_maximum() {
+        let config = OptimizerConfig {
+            begin_num_update: 10,
+            ..OptimizerConfig::default()
+        };
+        let mut base = OptimizerBase::new(config, 0.001).unwrap();
+        assert_eq!(base.count_update(3), 11);
+        assert_eq!(base.count_update(3), 12);
+        assert_eq!(base.count_update(0), 11);
+        assert_eq!(base.num_update(), 12);
+        assert_eq!(base.update_counts().get(&0), Some(&11));
+    }
+
+    #[test]
+    fn multipliers_match_by_index_before_name() {
+        let mut lr_mult = Multipliers::default();
+        lr_mult.by_index.insert(1, 0.5);
+        lr_mult.by_name.insert("b".into(), 2.0);
+        lr_mult.by_name.insert("c".into(), 3.0);
+        let config = OptimizerConfig {
+            learning_rate: Some(1.0),
+            wd: 0.1,
+            param_idx2name: [(1, "b".to_string()), (2, "c".to_string())].into(),
+            wd_mult: lr_mult.clone(),
+            lr_mult,
+            ..OptimizerConfig::default()
+        };
+        let mut base = OptimizerBase::new(config, 0.001).unwrap();
+        assert_eq!(
+            [base.lr_for(0), base.lr_for(1), base.lr_for(2)],
+            [1.0, 0.5, 3.0]
+        );
+        assert_eq!(base.wd_for(2), 0.1 * 3.0);
+    }
+
+    #[test]
+    fn the_default_rate_applies_only_without_rate_and_scheduler() {
+        let base = OptimizerBase::new(OptimizerConfig::default(), 0.001).unwrap();
+        assert_eq!(base.learning_rate(), 0.001);
+        let sched = LrScheduler::factor(1, 0.5, 0.0, 0.2).unwrap();
+        let config = OptimizerConfig {
+            lr_scheduler: Some(sched),
+            ..OptimizerConfig::default()
+        };
+        let base = OptimizerBase::new(config, 0.001).unwrap();
+        assert_eq!(
+            base.learning_rate(),
+            0.2,
+            "an unset rate means the scheduler's base rate"
+        );
+    }
+
+    #[test]
+    fn an_explicit_rate_overrides_every_scheduler_type() {
+        for sched in [
+            LrScheduler::factor(1, 0.5, 0.0, 0.2).unwrap(),
+            LrScheduler::multi_factor(vec![5], 0.5, 0.2).unwrap(),
+            LrScheduler::poly(10, 0.2, 2.0, 0.0).unwrap(),
+            LrScheduler::cosine(10, 0.2, 0.0).unwrap(),
+        ] {
+            let config = OptimizerConfig {
+                learning_rate: Some(0.05),
+                lr_scheduler: Some(sched),
+                ..OptimizerConfig::default()
+            };
+            let mut base = OptimizerBase::new(config, 0.001).unwrap();
+            assert_eq!(base.learning_rate(), 0.05);
+            base.count_update(0);
+            assert!(base.lr_for(0) <= 0.05);
+        }
+    }
+
+    #[test]
+    fn set_learning_rate_is_refused_under_a_scheduler() {
+        let sched = LrScheduler::factor(1, 0.5, 0.0, 0.2).unwrap();
+        let config = OptimizerConfig {
+            lr_scheduler: Some(sched),
+            ..OptimizerConfig::default()
+        };
+        let mut base = OptimizerBase::new(config, 0.001).unwrap();
+        assert_eq!(
+            base.set_learning_rate(0.1),
+            Err(Error::LearningRateOwnedByScheduler)
+        );
+        assert_eq!(base.learning_rate(), 0.2);
+    }
+}

@@ -1,0 +1,252 @@
+//! The base optimizer's configuration (MXNet's `Optimizer.__init__` arguments).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::json_fields::{as_f64, index_key, wrong_type, JsonFields};
+use crate::kernel::WdOrder;
+use crate::lr_scheduler::LrScheduler;
+
+/// Per-parameter multipliers of the learning rate or of weight decay.
+///
+/// A parameter's multiplier is looked up by its index first, then by its name (through
+/// [`OptimizerConfig::param_idx2name`]); a parameter found in neither gets 1.
+///
+/// ```
+/// use adamant::Multipliers;
+/// let mut m = Multipliers::default();
+/// m.by_name.insert("fc1_bias".into(), 0.0);
+/// assert!(m.by_index.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Multipliers {
+    /// Multipliers keyed by parameter index (these win).
+    pub by_index: BTreeMap<usize, f64>,
+    /// Multipliers keyed by parameter name.
+    pub by_name: BTreeMap<String, f64>,
+}
+
+impl Multipliers {
+    /// The multiplier of parameter `index` named `name`, if any rule matches.
+    pub fn get(&self, index: usize, name: Option<&str>) -> Option<f64> {
+        self.by_index
+            .get(&index)
+            .or_else(|| name.and_then(|n| self.by_name.get(n)))
+            .copied()
+    }
+
+    fn validate(&self, kind: &'static str) -> Result<()> {
+        let keyed = self
+            .by_index
+            .iter()
+            .map(|(i, &v)| (format!("index {i}"), v))
+            .chain(
+                self.by_name
+                    .iter()
+                    .map(|(n, &v)| (format!("name {n:?}"), v)),
+            );
+        for (key, value) in keyed {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(Error::InvalidMultiplier { kind, key, value });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `{"by_index": {"1": 0.5}, "by_name": {"fc1_bias": 2.0}}`.
+    fn from_json(kind: &'static str, value: &Value) -> Result<Self> {
+        let f = JsonFields::new(kind, value, &["by_index", "by_name"])?;
+        let mut m = Multipliers::default();
+        for (part, map) in [
+            ("by_index", f.get("by_index")),
+            ("by_name", f.get("by_name")),
+        ] {
+            let Some(map) = map else { continue };
+            let map = map
+                .as_object()
+                .ok_or_else(|| wrong_type(part, "a JSON object", map))?;
+            for (key, v) in map {
+                let v = as_f64(kind, v)?;
+                if part == "by_index" {
+                    m.by_index.insert(index_key(kind, key)?, v);
+                } else {
+                    m.by_name.insert(key.clone(), v);
+                }
+            }
+        }
+        Ok(m)
+    }
+}
+
+/// The base optimizer's hyper-parameters: everything that is not particular to one rule.
+///
+/// `Default` gives MXNet's defaults, with the weight-decay order of MXNet 2.0.
+///
+/// ```
+/// let c = adamant::OptimizerConfig::default();
+/// assert_eq!((c.rescale_grad, c.wd, c.begin_num_update), (1.0, 0.0, 0));
+/// assert_eq!(c.learning_rate, None);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptimizerConfig {
+    /// The learning rate. `None` means the scheduler's base rate, or the optimizer's
+    /// default when there is no scheduler. A set rate overrides the scheduler's base rate.
+    pub learning_rate: Option<f64>,
+    /// The learning-rate schedule, called with the global update count.
+    pub lr_scheduler: Option<LrScheduler>,
+    /// Multiplies every raw gradient first.
+    pub rescale_grad: f64,
+    /// The L2 weight-decay coefficient (added to the gradient as `wd * w`).
+    pub wd: f64,
+    /// Clips the rescaled gradient to `[-c, c]`; `None`, 0 and negative values mean off.
+    pub clip_gradient: Option<f64>,
+    /// The value every update counter starts from; the first step uses `t = begin + 1`.
+    pub begin_num_update: u64,
+    /// Keep a float32 master copy of half-precision weights (no effect on float32/float64
+    /// weights, as in MXNet).
+    pub multi_precision: bool,
+    /// Parameter names, for name-keyed multipliers.
+    pub param_idx2name: BTreeMap<usize, String>,
+    /// Learning-rate multipliers.
+    pub lr_mult: Multipliers,
+    /// Weight-decay multipliers.
+    pub wd_mult: Multipliers,
+    /// Whether weight decay joins the gradient after clipping (MXNet 2.0) or before (1.x).
+    pub wd_order: WdOrder,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig {
+            learning_rate: None,
+            lr_scheduler: None,
+            rescale_grad: 1.0,
+            wd: 0.0,
+            clip_gradient: None,
+            begin_num_update: 0,
+            multi_precision: false,
+            param_idx2name: BTreeMap::new(),
+            lr_mult: Multipliers::default(),
+            wd_mult: Multipliers::default(),
+            wd_order: WdOrder::AfterClip,
+        }
+    }
+}
+
+/// Checks that `value` is finite and >= 0.
+pub(crate) fn check_non_negative(name: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidHyperParameter {
+            name,
+            value: value.to_string(),
+            reason: "must be finite and >= 0",
+        })
+    }
+}
+
+impl OptimizerConfig {
+    /// The names [`OptimizerConfig::set_json`] accepts.
+    pub const KEYS: [&'static str; 11] = [
+        "learning_rate",
+        "lr_scheduler",
+        "rescale_grad",
+        "wd",
+        "clip_gradient",
+        "begin_num_update",
+        "multi_precision",
+        "param_idx2name",
+        "lr_mult",
+        "wd_mult",
+        "wd_order",
+    ];
+
+    /// Checks every value; the error names the first one out of range.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(lr) = self.learning_rate {
+            check_non_negative("learning_rate", lr)?;
+        }
+        check_non_negative("rescale_grad", self.rescale_grad)?;
+        check_non_negative("wd", self.wd)?;
+        if let Some(c) = self.clip_gradient {
+            if c.is_nan() {
+                return Err(Error::InvalidHyperParameter {
+                    name: "clip_gradient",
+                    value: c.to_string(),
+                    reason: "must be a number (0 or negative turns clipping off)",
+                });
+            }
+        }
+        self.lr_mult.validate("lr_mult")?;
+        self.wd_mult.validate("wd_mult")
+    }
+
+    /// The clipping bound in force: `Some(c)` for `c > 0`, `None` when clipping is off.
+    pub fn clip(&self) -> Option<f64> {
+        self.clip_gradient.filter(|&c| c > 0.0)
+    }
+
+    /// Sets the hyper-parameter `key` from a JSON value (the registry's and the CLI's way in).
+    /// Returns `Ok(false)` when `key` is not a base hyper-parameter.
+    pub(crate) fn set_json(&mut self, f: &JsonFields<'_>, key: &str) -> Result<bool> {
+        let value = f.get(key);
+        match key {
+            "learning_rate" => self.learning_rate = f.f64(key)?,
+            "lr_scheduler" => self.lr_scheduler = value.map(LrScheduler::from_json).transpose()?,
+            "rescale_grad" => self.rescale_grad = f.f64(key)?.unwrap_or(1.0),
+            "wd" => self.wd = f.f64(key)?.unwrap_or(0.0),
+            "clip_gradient" => self.clip_gradient = f.f64(key)?,
+            "begin_num_update" => self.begin_num_update = f.u64(key)?.unwrap_or(0),
+            "multi_precision" => self.multi_precision = f.bool(key)?.unwrap_or(false),
+            "param_idx2name" => {
+                self.param_idx2name.clear();
+                if let Some(v) = value {
+                    let map = v
+                        .as_object()
+                        .ok_or_else(|| wrong_type(key, "a JSON object", v))?;
+                    for (index, name) in map {
+                        let name = name
+                            .as_str()
+                            .ok_or_else(|| wrong_type(key, "names as strings", name))?;
+                        self.param_idx2name
+                            .insert(index_key(key, index)?, name.to_string());
+                    }
+                }
+            }
+            "lr_mult" | "wd_mult" => {
+                let kind = if key == "lr_mult" {
+                    "lr_mult"
+                } else {
+                    "wd_mult"
+                };
+                let m = value
+                    .map(|v| Multipliers::from_json(kind, v))
+                    .transpose()?
+                    .unwrap_or_default();
+                *(if key == "lr_mult" {
+                    &mut self.lr_mult
+                } else {
+                    &mut self.wd_mult
+                }) = m;
+            }
+            "wd_order" => {
+                self.wd_order = match f.str(key)? {
+                    None | Some("after_clip") => WdOrder::AfterClip,
+                    Some("before_clip") => WdOrder::BeforeClip,
+                    Some(other) => {
+                        return Err(Error::InvalidHyperParameter {
+                            name: "wd_order",
+                            value: other.to_string(),
+                            reason: "must be after_clip or before_clip",
+                        })
+                    }
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}

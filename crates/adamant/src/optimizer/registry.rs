@@ -1,0 +1,36 @@
+//! Creating optimizers by name (MXNet's `mx.optimizer.create`).
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::optimizer::adam::Adam;
+use crate::optimizer::adam_config::AdamConfig;
+use crate::optimizer::interface::Optimizer;
+
+/// The names [`create`] knows, lowercase.
+pub const OPTIMIZERS: [&str; 1] = ["adam"];
+
+/// Creates the optimizer registered as `name` (case-insensitive) from a JSON object of its
+/// hyper-parameters, in MXNet's argument names.
+///
+/// An unknown name is an error that lists the known ones; an unknown hyper-parameter, or one of
+/// the wrong type or out of range, is an error that names it.
+///
+/// ```
+/// let adam = adamant::create("Adam", &serde_json::json!({"learning_rate": 0.01, "wd": 1e-4}))
+///     .unwrap();
+/// assert_eq!(adam.name(), "adam");
+/// assert_eq!(adam.learning_rate(), 0.01);
+///
+/// let err = adamant::create("adagrad", &serde_json::json!({})).unwrap_err();
+/// assert_eq!(err.to_string(), "unknown optimizer \"adagrad\"; known optimizers: adam");
+/// ```
+pub fn create(name: &str, config: &Value) -> Result<Box<dyn Optimizer>> {
+    match name.to_ascii_lowercase().as_str() {
+        "adam" => Ok(Box::new(Adam::new(AdamConfig::from_json(config)?)?)),
+        _ => Err(Error::UnknownOptimizer {
+            name: name.to_string(),
+            known: OPTIMIZERS.join(", "),
+        }),
+    }
+}

@@ -1,0 +1,271 @@
+//! Borrowed views of weights and gradients, and the owned buffers that hold optimizer state.
+//!
+//! The public API borrows the caller's memory: a weight is a `&mut [T]` plus a shape, a
+//! gradient a `&[T]` plus a shape, tagged with their dtype so that one batch can mix dtypes.
+
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+
+/// A mutable slice whose element type is known at run time.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DataMut<'a> {
+    /// float32 elements.
+    F32(&'a mut [f32]),
+    /// float64 elements.
+    F64(&'a mut [f64]),
+}
+
+/// A shared slice whose element type is known at run time.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum DataRef<'a> {
+    /// float32 elements.
+    F32(&'a [f32]),
+    /// float64 elements.
+    F64(&'a [f64]),
+}
+
+impl DataMut<'_> {
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        match self {
+            DataMut::F32(_) => DType::F32,
+            DataMut::F64(_) => DType::F64,
+        }
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            DataMut::F32(d) => d.len(),
+            DataMut::F64(d) => d.len(),
+        }
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A shared view of the same elements.
+    pub fn as_ref(&self) -> DataRef<'_> {
+        match self {
+            DataMut::F32(d) => DataRef::F32(d),
+            DataMut::F64(d) => DataRef::F64(d),
+        }
+    }
+}
+
+impl DataRef<'_> {
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        match self {
+            DataRef::F32(_) => DType::F32,
+            DataRef::F64(_) => DType::F64,
+        }
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            DataRef::F32(d) => d.len(),
+            DataRef::F64(d) => d.len(),
+        }
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A weight: the caller's elements, updated in place, and the shape they have.
+#[derive(Debug)]
+pub struct TensorMut<'a> {
+    /// The shape, row-major.
+    pub shape: &'a [usize],
+    /// The elements.
+    pub data: DataMut<'a>,
+}
+
+/// A dense gradient (or any read-only tensor): elements and shape.
+#[derive(Debug, Clone, Copy)]
+pub struct TensorRef<'a> {
+    /// The shape, row-major.
+    pub shape: &'a [usize],
+    /// The elements.
+    pub data: DataRef<'a>,
+}
+
+impl<'a> TensorMut<'a> {
+    /// A weight view over `data` with `shape`.
+    ///
+    /// ```
+    /// let mut w = [1.0f32; 6];
+    /// let t = adamant::TensorMut::new(&[2, 3], &mut w);
+    /// assert_eq!(t.data.len(), 6);
+    /// ```
+    pub fn new<T: Element>(shape: &'a [usize], data: &'a mut [T]) -> Self {
+        TensorMut {
+            shape,
+            data: T::data_mut(data),
+        }
+    }
+}
+
+impl<'a> TensorRef<'a> {
+    /// A read-only view over `data` with `shape`.
+    pub fn new<T: Element>(shape: &'a [usize], data: &'a [T]) -> Self {
+        TensorRef {
+            shape,
+            data: T::data_ref(data),
+        }
+    }
+}
+
+/// The gradient of one parameter.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Grad<'a> {
+    /// A dense gradient with the weight's shape.
+    Dense(TensorRef<'a>),
+}
+
+/// One entry of an update batch: which parameter, its weight and its gradient.
+///
+/// ```
+/// let mut w = [0.5f32, -0.25];
+/// let g = [0.1f32, 0.2];
+/// let p = adamant::Param::dense(7, &[2], &mut w, &g);
+/// assert_eq!(p.index, 7);
+/// ```
+#[derive(Debug)]
+pub struct Param<'a> {
+    /// The parameter index: it keys the state, the update counter and the multipliers.
+    pub index: usize,
+    /// The weight, updated in place.
+    pub weight: TensorMut<'a>,
+    /// The gradient; never modified.
+    pub grad: Grad<'a>,
+}
+
+impl<'a> Param<'a> {
+    /// A parameter with a dense gradient of the weight's shape.
+    pub fn dense<T: Element>(
+        index: usize,
+        shape: &'a [usize],
+        weight: &'a mut [T],
+        grad: &'a [T],
+    ) -> Self {
+        Param {
+            index,
+            weight: TensorMut::new(shape, weight),
+            grad: Grad::Dense(TensorRef::new(shape, grad)),
+        }
+    }
+}
+
+impl Param<'_> {
+    /// Checks that the weight and the gradient agree with their shapes and with each other.
+    pub fn check(&self) -> Result<()> {
+        let index = self.index;
+        let shape = self.weight.shape;
+        let expected = shape_len(shape);
+        if self.weight.data.len() != expected {
+            let len = self.weight.data.len();
+            return Err(Error::ShapeLength {
+                index,
+                what: "weight",
+                len,
+                shape: shape.to_vec(),
+                expected,
+            });
+        }
+        match self.grad {
+            Grad::Dense(g) => {
+                if g.shape != shape {
+                    return Err(Error::GradShape {
+                        index,
+                        weight: shape.to_vec(),
+                        grad: g.shape.to_vec(),
+                    });
+                }
+                if g.data.dtype() != self.weight.data.dtype() {
+                    return Err(Error::GradDType {
+                        index,
+                        weight: self.weight.data.dtype(),
+                        grad: g.data.dtype(),
+                    });
+                }
+                if g.data.len() != expected {
+                    let len = g.data.len();
+                    return Err(Error::ShapeLength {
+                        index,
+                        what: "gradient",
+                        len,
+                        shape: shape.to_vec(),
+                        expected,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Owned, dtype-tagged storage: what optimizer state is made of.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Buffer {
+    /// float32 elements.
+    F32(Vec<f32>),
+    /// float64 elements.
+    F64(Vec<f64>),
+}
+
+impl Buffer {
+    /// `len` zeros of `dtype`.
+    pub fn zeros(dtype: DType, len: usize) -> Self {
+        match dtype {
+            DType::F32 => Buffer::F32(vec![0.0; len]),
+            DType::F64 => Buffer::F64(vec![0.0; len]),
+        }
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.as_ref().dtype()
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.as_ref().len()
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A shared view of the elements.
+    pub fn as_ref(&self) -> DataRef<'_> {
+        match self {
+            Buffer::F32(d) => DataRef::F32(d),
+            Buffer::F64(d) => DataRef::F64(d),
+        }
+    }
+
+    /// A mutable view of the elements.
+    pub fn as_mut(&mut self) -> DataMut<'_> {
+        match self {
+            Buffer::F32(d) => DataMut::F32(d),
+            Buffer::F64(d) => DataMut::F64(d),
+        }
+    }
+}
+
+/// The number of elements a shape holds.
+pub(crate) fn shape_len(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
