@@ -77,9 +77,7 @@ pub enum Error {
     #[error("the learning rate is set by the scheduler; change the scheduler instead")]
     LearningRateOwnedByScheduler,
     /// A tensor's data does not have as many elements as its shape says.
-    #[error(
-        "parameter {index}: {what} has {len} elements but its shape {shape:?} needs {expected}"
-    )]
+    #[error("parameter {index}: {what} has {len} elements but its shape {shape:?} needs {expected}")]
     ShapeLength {
         /// The parameter index.
         index: usize,

@@ -49,43 +49,28 @@ impl<'a> JsonFields<'a> {
 
     /// `true` or `false`.
     pub fn bool(&self, name: &str) -> Result<Option<bool>> {
-        self.get(name)
-            .map(|v| {
-                v.as_bool()
-                    .ok_or_else(|| wrong_type(name, "true or false", v))
-            })
-            .transpose()
+        self.get(name).map(|v| v.as_bool().ok_or_else(|| wrong_type(name, "true or false", v))).transpose()
     }
 
     /// A string.
     pub fn str(&self, name: &str) -> Result<Option<&'a str>> {
-        self.get(name)
-            .map(|v| v.as_str().ok_or_else(|| wrong_type(name, "a string", v)))
-            .transpose()
+        self.get(name).map(|v| v.as_str().ok_or_else(|| wrong_type(name, "a string", v))).transpose()
     }
 }
 
 /// The error for `name` holding `value` where `expected` was wanted.
 pub(crate) fn wrong_type(name: &str, expected: &'static str, value: &Value) -> Error {
-    Error::WrongType {
-        name: name.to_string(),
-        expected,
-        value: value.to_string(),
-    }
+    Error::WrongType { name: name.to_string(), expected, value: value.to_string() }
 }
 
 /// A JSON number as f64.
 pub(crate) fn as_f64(name: &str, value: &Value) -> Result<f64> {
-    value
-        .as_f64()
-        .ok_or_else(|| wrong_type(name, "a number", value))
+    value.as_f64().ok_or_else(|| wrong_type(name, "a number", value))
 }
 
 /// A JSON non-negative integer as u64.
 pub(crate) fn as_u64(name: &str, value: &Value) -> Result<u64> {
-    value
-        .as_u64()
-        .ok_or_else(|| wrong_type(name, "a non-negative integer", value))
+    value.as_u64().ok_or_else(|| wrong_type(name, "a non-negative integer", value))
 }
 
 /// A decimal key of a JSON object (`"3"`) as a parameter index.

@@ -51,6 +51,11 @@ pub mod optimizer;
 pub mod tensor;
 pub mod updater;
 
+/// The README's example, compiled and run as a doctest so that it stays true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use kernel::WdOrder;

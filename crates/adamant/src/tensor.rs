@@ -107,20 +107,14 @@ impl<'a> TensorMut<'a> {
     /// assert_eq!(t.data.len(), 6);
     /// ```
     pub fn new<T: Element>(shape: &'a [usize], data: &'a mut [T]) -> Self {
-        TensorMut {
-            shape,
-            data: T::data_mut(data),
-        }
+        TensorMut { shape, data: T::data_mut(data) }
     }
 }
 
 impl<'a> TensorRef<'a> {
     /// A read-only view over `data` with `shape`.
     pub fn new<T: Element>(shape: &'a [usize], data: &'a [T]) -> Self {
-        TensorRef {
-            shape,
-            data: T::data_ref(data),
-        }
+        TensorRef { shape, data: T::data_ref(data) }
     }
 }
 
@@ -152,17 +146,8 @@ pub struct Param<'a> {
 
 impl<'a> Param<'a> {
     /// A parameter with a dense gradient of the weight's shape.
-    pub fn dense<T: Element>(
-        index: usize,
-        shape: &'a [usize],
-        weight: &'a mut [T],
-        grad: &'a [T],
-    ) -> Self {
-        Param {
-            index,
-            weight: TensorMut::new(shape, weight),
-            grad: Grad::Dense(TensorRef::new(shape, grad)),
-        }
+    pub fn dense<T: Element>(index: usize, shape: &'a [usize], weight: &'a mut [T], grad: &'a [T]) -> Self {
+        Param { index, weight: TensorMut::new(shape, weight), grad: Grad::Dense(TensorRef::new(shape, grad)) }
     }
 }
 
@@ -174,22 +159,12 @@ impl Param<'_> {
         let expected = shape_len(shape);
         if self.weight.data.len() != expected {
             let len = self.weight.data.len();
-            return Err(Error::ShapeLength {
-                index,
-                what: "weight",
-                len,
-                shape: shape.to_vec(),
-                expected,
-            });
+            return Err(Error::ShapeLength { index, what: "weight", len, shape: shape.to_vec(), expected });
         }
         match self.grad {
             Grad::Dense(g) => {
                 if g.shape != shape {
-                    return Err(Error::GradShape {
-                        index,
-                        weight: shape.to_vec(),
-                        grad: g.shape.to_vec(),
-                    });
+                    return Err(Error::GradShape { index, weight: shape.to_vec(), grad: g.shape.to_vec() });
                 }
                 if g.data.dtype() != self.weight.data.dtype() {
                     return Err(Error::GradDType {

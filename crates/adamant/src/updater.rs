@@ -29,10 +29,7 @@ pub struct Updater {
 impl Updater {
     /// An updater with no state yet.
     pub fn new(optimizer: Box<dyn Optimizer>) -> Self {
-        Updater {
-            optimizer,
-            states: BTreeMap::new(),
-        }
+        Updater { optimizer, states: BTreeMap::new() }
     }
 
     /// The optimizer.

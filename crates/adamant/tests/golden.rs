@@ -23,10 +23,7 @@ fn main() -> ExitCode {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/mxnet"));
     let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| is_golden(p))
-            .collect(),
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_golden(p)).collect(),
         Err(e) => {
             eprintln!("golden: cannot read {}: {e}", dir.display());
             return ExitCode::FAILURE;
@@ -49,10 +46,7 @@ fn main() -> ExitCode {
             }
         };
         let family = file["family"].as_str().unwrap_or_default();
-        let cases = file["cases"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let cases = file["cases"].as_array().map(Vec::as_slice).unwrap_or_default();
         let (mut p, mut f, mut n) = (0, 0, 0);
         for case in cases {
             if PENDING.contains(&family) {
@@ -63,10 +57,7 @@ fn main() -> ExitCode {
                 Ok(()) => p += 1,
                 Err(why) => {
                     f += 1;
-                    println!(
-                        "  FAILED {}: {why}",
-                        case["id"].as_str().unwrap_or("(no id)")
-                    );
+                    println!("  FAILED {}: {why}", case["id"].as_str().unwrap_or("(no id)"));
                 }
             }
         }
@@ -86,10 +77,7 @@ fn main() -> ExitCode {
 }
 
 fn is_golden(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     name.ends_with(".json") || name.ends_with(".json.gz")
 }
 
@@ -97,9 +85,7 @@ fn read_json(path: &Path) -> Result<Value, String> {
     let raw = std::fs::read(path).map_err(|e| e.to_string())?;
     let text = if path.extension().is_some_and(|e| e == "gz") {
         let mut out = String::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_string(&mut out)
-            .map_err(|e| e.to_string())?;
+        flate2::read::GzDecoder::new(&raw[..]).read_to_string(&mut out).map_err(|e| e.to_string())?;
         out
     } else {
         String::from_utf8(raw).map_err(|e| e.to_string())?
@@ -134,10 +120,7 @@ fn run_scheduler_table(case: &Value) -> Result<(), String> {
 fn optimizer_config(case: &Value) -> Result<(String, Value), String> {
     let mut config = case["optimizer"].clone();
     let map = config.as_object_mut().ok_or("no optimizer object")?;
-    let name = map
-        .remove("name")
-        .and_then(|n| n.as_str().map(String::from))
-        .ok_or("no optimizer name")?;
+    let name = map.remove("name").and_then(|n| n.as_str().map(String::from)).ok_or("no optimizer name")?;
     match case["semantics"]["wd_order"].as_str() {
         Some("any") | None => {}
         Some(order) => {
@@ -155,33 +138,18 @@ fn run_optimizer_case(case: &Value) -> Result<(), String> {
 
     let mut weights: BTreeMap<u64, (Vec<usize>, Buffer)> = BTreeMap::new();
     for p in case["params"].as_array().ok_or("no params")? {
-        let shape: Vec<usize> = p["shape"]
-            .as_array()
-            .ok_or("no shape")?
-            .iter()
-            .map(|d| d.as_u64().unwrap() as usize)
-            .collect();
+        let shape: Vec<usize> =
+            p["shape"].as_array().ok_or("no shape")?.iter().map(|d| d.as_u64().unwrap() as usize).collect();
         let dtype = p["dtype"].as_str().ok_or("no dtype")?;
-        weights.insert(
-            p["index"].as_u64().ok_or("no index")?,
-            (shape, decode(dtype, &p["weight"])?),
-        );
+        weights.insert(p["index"].as_u64().ok_or("no index")?, (shape, decode(dtype, &p["weight"])?));
     }
 
-    for (s, step) in case["steps"]
-        .as_array()
-        .ok_or("no steps")?
-        .iter()
-        .enumerate()
-    {
+    for (s, step) in case["steps"].as_array().ok_or("no steps")?.iter().enumerate() {
         for g in step["grads"].as_array().ok_or("no grads")? {
             let index = g["index"].as_u64().ok_or("grad without index")?;
             let (shape, weight) = weights.get_mut(&index).ok_or("grad for an unknown index")?;
             if g["stype"] != "default" {
-                return Err(format!(
-                    "step {s}: gradient storage {} is not supported",
-                    g["stype"]
-                ));
+                return Err(format!("step {s}: gradient storage {} is not supported", g["stype"]));
             }
             let grad = decode(dtype_of(weight), &g["values"])?;
             let param = match (weight, &grad) {
@@ -189,12 +157,9 @@ fn run_optimizer_case(case: &Value) -> Result<(), String> {
                 (Buffer::F64(w), Buffer::F64(g)) => Param::dense(index as usize, shape, w, g),
                 _ => return Err("unsupported dtype".into()),
             };
-            updater
-                .update(&mut [param])
-                .map_err(|e| format!("step {s}: update: {e}"))?;
+            updater.update(&mut [param]).map_err(|e| format!("step {s}: update: {e}"))?;
         }
-        check_expect(&updater, &weights, &step["expect"], exact)
-            .map_err(|e| format!("step {s}, {e}"))?;
+        check_expect(&updater, &weights, &step["expect"], exact).map_err(|e| format!("step {s}, {e}"))?;
     }
     Ok(())
 }
@@ -211,30 +176,16 @@ fn check_expect(
 ) -> Result<(), String> {
     for w in expect["weights"].as_array().ok_or("no expected weights")? {
         let index = w["index"].as_u64().ok_or("no index")?;
-        let (_, got) = weights
-            .get(&index)
-            .ok_or("expected weight for unknown index")?;
-        compare(
-            &format!("index {index} weight"),
-            got.as_ref(),
-            &w["weight"],
-            exact,
-        )?;
+        let (_, got) = weights.get(&index).ok_or("expected weight for unknown index")?;
+        compare(&format!("index {index} weight"), got.as_ref(), &w["weight"], exact)?;
     }
     for st in expect["states"].as_array().ok_or("no expected states")? {
         let index = st["index"].as_u64().ok_or("no index")?;
-        let state = updater
-            .state(index as usize)
-            .ok_or(format!("index {index}: no state"))?;
+        let state = updater.state(index as usize).ok_or(format!("index {index}: no state"))?;
         let State::Adam(adam) = state else {
             return Err(format!("index {index}: not an Adam state"));
         };
-        compare(
-            &format!("index {index} mean"),
-            adam.mean(),
-            &st["mean"],
-            exact,
-        )?;
+        compare(&format!("index {index} mean"), adam.mean(), &st["mean"], exact)?;
         compare(&format!("index {index} var"), adam.var(), &st["var"], exact)?;
         if st.get("weight32").is_some() {
             return Err(format!("index {index}: master weights are not supported"));
@@ -243,21 +194,13 @@ fn check_expect(
     let base = updater.optimizer().base();
     let num_update = expect["num_update"].as_u64().ok_or("no num_update")?;
     if base.num_update() != num_update {
-        return Err(format!(
-            "num_update {} but MXNet has {num_update}",
-            base.num_update()
-        ));
+        return Err(format!("num_update {} but MXNet has {num_update}", base.num_update()));
     }
-    for (index, count) in expect["update_counts"]
-        .as_object()
-        .ok_or("no update_counts")?
-    {
+    for (index, count) in expect["update_counts"].as_object().ok_or("no update_counts")? {
         let index: usize = index.parse().map_err(|_| "bad update_counts key")?;
         let got = base.update_counts().get(&index).copied();
         if got != count.as_u64() {
-            return Err(format!(
-                "index {index}: update count {got:?} but MXNet has {count}"
-            ));
+            return Err(format!("index {index}: update count {got:?} but MXNet has {count}"));
         }
     }
     Ok(())
@@ -266,18 +209,12 @@ fn check_expect(
 /// Bit patterns (a JSON list of integers) as a buffer of `dtype`.
 fn decode(dtype: &str, bits: &Value) -> Result<Buffer, String> {
     let bits = bits.as_array().ok_or("bit patterns are not a list")?;
-    let bits = bits
-        .iter()
-        .map(|b| b.as_u64().ok_or("bit pattern is not an integer"));
+    let bits = bits.iter().map(|b| b.as_u64().ok_or("bit pattern is not an integer"));
     match dtype {
-        "float32" => Ok(Buffer::F32(
-            bits.map(|b| b.map(|b| f32::from_bits(b as u32)))
-                .collect::<Result<_, _>>()?,
-        )),
-        "float64" => Ok(Buffer::F64(
-            bits.map(|b| b.map(f64::from_bits))
-                .collect::<Result<_, _>>()?,
-        )),
+        "float32" => {
+            Ok(Buffer::F32(bits.map(|b| b.map(|b| f32::from_bits(b as u32))).collect::<Result<_, _>>()?))
+        }
+        "float64" => Ok(Buffer::F64(bits.map(|b| b.map(f64::from_bits)).collect::<Result<_, _>>()?)),
         other => Err(format!("dtype {other} is not supported")),
     }
 }
@@ -296,34 +233,19 @@ fn compare(what: &str, got: DataRef<'_>, want: &Value, exact: bool) -> Result<()
         .collect::<Result<_, _>>()?;
     // Each element as (value, bits), and how to read MXNet's bits in the same dtype.
     let (got, from_bits): (Vec<(f64, u64)>, FromBits) = match got {
-        DataRef::F32(d) => (
-            d.iter()
-                .map(|x| (f64::from(*x), u64::from(x.to_bits())))
-                .collect(),
-            |b| f64::from(f32::from_bits(b as u32)),
-        ),
-        DataRef::F64(d) => (
-            d.iter().map(|x| (*x, x.to_bits())).collect(),
-            f64::from_bits,
-        ),
+        DataRef::F32(d) => (d.iter().map(|x| (f64::from(*x), u64::from(x.to_bits()))).collect(), |b| {
+            f64::from(f32::from_bits(b as u32))
+        }),
+        DataRef::F64(d) => (d.iter().map(|x| (*x, x.to_bits())).collect(), f64::from_bits),
         _ => return Err(format!("{what}: unsupported dtype")),
     };
     if got.len() != want.len() {
-        return Err(format!(
-            "{what}: {} elements, MXNet has {}",
-            got.len(),
-            want.len()
-        ));
+        return Err(format!("{what}: {} elements, MXNet has {}", got.len(), want.len()));
     }
     for (i, (&(g, gbits), &wbits)) in got.iter().zip(&want).enumerate() {
         let w = from_bits(wbits);
         let both_nan = g.is_nan() && w.is_nan();
-        let same = both_nan
-            || if exact {
-                gbits == wbits
-            } else {
-                (g - w).abs() <= 1e-6 + 1e-5 * w.abs()
-            };
+        let same = both_nan || if exact { gbits == wbits } else { (g - w).abs() <= 1e-6 + 1e-5 * w.abs() };
         if !same {
             return Err(format!(
                 "{what}: first difference at element {i}: got {g:e} (bits {gbits:#x}), MXNet {w:e} (bits {wbits:#x})"

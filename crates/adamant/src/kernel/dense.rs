@@ -18,7 +18,7 @@ pub fn reference<T: Real>(w: &mut [T], g: &[T], m: &mut [T], v: &mut [T], s: &Sc
 }
 
 /// The fused loop: the flags become constants, so the inner loop is branch-free and the
-/// compiler can vectorise it. Bit-identical to [`reference`].
+/// compiler can vectorise it. Bit-identical to [`reference()`].
 pub fn fused<T: Real>(w: &mut [T], g: &[T], m: &mut [T], v: &mut [T], s: &Scalars<T>) {
     match (s.wd_before_clip, s.clip_on) {
         (false, false) => fused_with::<T, false, false>(w, g, m, v, s),

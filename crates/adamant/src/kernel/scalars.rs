@@ -5,9 +5,7 @@
 /// ```
 /// assert_eq!(adamant::WdOrder::default(), adamant::WdOrder::AfterClip);
 /// ```
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WdOrder {
     /// `clip(grad * rescale) + wd * w`: MXNet 2.0, the default.

@@ -6,13 +6,7 @@ use super::{LrScheduler, WarmupMode};
 use crate::error::{Error, Result};
 use crate::json_fields::{as_u64, wrong_type, JsonFields};
 
-const COMMON: [&str; 5] = [
-    "type",
-    "base_lr",
-    "warmup_steps",
-    "warmup_begin_lr",
-    "warmup_mode",
-];
+const COMMON: [&str; 5] = ["type", "base_lr", "warmup_steps", "warmup_begin_lr", "warmup_mode"];
 
 fn required<T>(value: Option<T>, name: &'static str, owner: &'static str) -> Result<T> {
     value.ok_or(Error::MissingHyperParameter { name, owner })

@@ -89,11 +89,7 @@ pub struct LrScheduler {
 }
 
 fn invalid(name: &'static str, value: impl ToString, reason: &'static str) -> Error {
-    Error::InvalidHyperParameter {
-        name,
-        value: value.to_string(),
-        reason,
-    }
+    Error::InvalidHyperParameter { name, value: value.to_string(), reason }
 }
 
 fn check_rate(name: &'static str, value: f64) -> Result<()> {
@@ -108,38 +104,21 @@ fn check_factor(factor: f64) -> Result<()> {
     if (0.0..=1.0).contains(&factor) {
         Ok(())
     } else {
-        Err(invalid(
-            "factor",
-            factor,
-            "must be in [0, 1] so that the rate decreases",
-        ))
+        Err(invalid("factor", factor, "must be in [0, 1] so that the rate decreases"))
     }
 }
 
 impl LrScheduler {
     fn with_rule(base_lr: f64, rule: Rule) -> Result<Self> {
         check_rate("base_lr", base_lr)?;
-        let scheduler = LrScheduler {
-            base_lr,
-            initial_lr: base_lr,
-            warmup: Warmup::default(),
-            rule,
-        };
+        let scheduler = LrScheduler { base_lr, initial_lr: base_lr, warmup: Warmup::default(), rule };
         scheduler.validate()?;
         Ok(scheduler)
     }
 
     /// MXNet's `FactorScheduler(step, factor, stop_factor_lr, base_lr)`.
     pub fn factor(step: u64, factor: f64, stop_factor_lr: f64, base_lr: f64) -> Result<Self> {
-        Self::with_rule(
-            base_lr,
-            Rule::Factor {
-                step,
-                factor,
-                stop_factor_lr,
-                count: 0,
-            },
-        )
+        Self::with_rule(base_lr, Rule::Factor { step, factor, stop_factor_lr, count: 0 })
     }
 
     /// MXNet's `MultiFactorScheduler(step, factor, base_lr)`.
@@ -150,26 +129,12 @@ impl LrScheduler {
     /// assert!((s.lr(16) - 0.01).abs() < 1e-15);
     /// ```
     pub fn multi_factor(steps: Vec<u64>, factor: f64, base_lr: f64) -> Result<Self> {
-        Self::with_rule(
-            base_lr,
-            Rule::MultiFactor {
-                steps,
-                factor,
-                cur_step_ind: 0,
-            },
-        )
+        Self::with_rule(base_lr, Rule::MultiFactor { steps, factor, cur_step_ind: 0 })
     }
 
     /// MXNet's `PolyScheduler(max_update, base_lr, pwr, final_lr)`.
     pub fn poly(max_update: u64, base_lr: f64, pwr: f64, final_lr: f64) -> Result<Self> {
-        Self::with_rule(
-            base_lr,
-            Rule::Poly {
-                max_update,
-                pwr,
-                final_lr,
-            },
-        )
+        Self::with_rule(base_lr, Rule::Poly { max_update, pwr, final_lr })
     }
 
     /// MXNet's `CosineScheduler(max_update, base_lr, final_lr)`.
@@ -180,13 +145,7 @@ impl LrScheduler {
     /// assert!((s.lr(1000) - 0.1).abs() < 1e-12);
     /// ```
     pub fn cosine(max_update: u64, base_lr: f64, final_lr: f64) -> Result<Self> {
-        Self::with_rule(
-            base_lr,
-            Rule::Cosine {
-                max_update,
-                final_lr,
-            },
-        )
+        Self::with_rule(base_lr, Rule::Cosine { max_update, final_lr })
     }
 
     /// The same schedule with a warmup phase in front.
@@ -198,11 +157,7 @@ impl LrScheduler {
     /// assert_eq!(s.lr(50), 1.5);
     /// ```
     pub fn with_warmup(mut self, steps: u64, begin_lr: f64, mode: WarmupMode) -> Result<Self> {
-        self.warmup = Warmup {
-            steps,
-            begin_lr,
-            mode,
-        };
+        self.warmup = Warmup { steps, begin_lr, mode };
         self.validate()?;
         Ok(self)
     }
@@ -226,19 +181,10 @@ impl LrScheduler {
         let w = &self.warmup;
         check_rate("warmup_begin_lr", w.begin_lr)?;
         if w.begin_lr > self.initial_lr {
-            return Err(invalid(
-                "warmup_begin_lr",
-                w.begin_lr,
-                "must not exceed the base rate",
-            ));
+            return Err(invalid("warmup_begin_lr", w.begin_lr, "must not exceed the base rate"));
         }
         match &self.rule {
-            Rule::Factor {
-                step,
-                factor,
-                stop_factor_lr,
-                ..
-            } => {
+            Rule::Factor { step, factor, stop_factor_lr, .. } => {
                 if *step < 1 {
                     return Err(invalid("step", step, "must be >= 1"));
                 }
@@ -255,21 +201,14 @@ impl LrScheduler {
                 }
                 check_factor(*factor)
             }
-            Rule::Poly {
-                max_update,
-                pwr,
-                final_lr,
-            } => {
+            Rule::Poly { max_update, pwr, final_lr } => {
                 if !pwr.is_finite() {
                     return Err(invalid("pwr", pwr, "must be finite"));
                 }
                 check_rate("final_lr", *final_lr)?;
                 self.check_max_update(*max_update)
             }
-            Rule::Cosine {
-                max_update,
-                final_lr,
-            } => {
+            Rule::Cosine { max_update, final_lr } => {
                 check_rate("final_lr", *final_lr)?;
                 self.check_max_update(*max_update)
             }
@@ -278,11 +217,7 @@ impl LrScheduler {
 
     fn check_max_update(&self, max_update: u64) -> Result<()> {
         if max_update <= self.warmup.steps {
-            return Err(invalid(
-                "max_update",
-                max_update,
-                "must exceed warmup_steps (and be >= 1)",
-            ));
+            return Err(invalid("max_update", max_update, "must exceed warmup_steps (and be >= 1)"));
         }
         Ok(())
     }
@@ -310,20 +245,14 @@ impl LrScheduler {
         if num_update < w.steps {
             return match w.mode {
                 WarmupMode::Linear => {
-                    let increase =
-                        (self.initial_lr - w.begin_lr) * num_update as f64 / w.steps as f64;
+                    let increase = (self.initial_lr - w.begin_lr) * num_update as f64 / w.steps as f64;
                     w.begin_lr + increase
                 }
                 WarmupMode::Constant => w.begin_lr,
             };
         }
         match &mut self.rule {
-            Rule::Factor {
-                step,
-                factor,
-                stop_factor_lr,
-                count,
-            } => {
+            Rule::Factor { step, factor, stop_factor_lr, count } => {
                 // A `while`, as in MXNet: a jump in num_update applies several decays at once.
                 while num_update > count.saturating_add(*step) {
                     *count += *step;
@@ -333,37 +262,24 @@ impl LrScheduler {
                     }
                 }
             }
-            Rule::MultiFactor {
-                steps,
-                factor,
-                cur_step_ind,
-            } => {
+            Rule::MultiFactor { steps, factor, cur_step_ind } => {
                 while *cur_step_ind < steps.len() && num_update > steps[*cur_step_ind] {
                     *cur_step_ind += 1;
                     self.base_lr *= *factor;
                 }
             }
-            Rule::Poly {
-                max_update,
-                pwr,
-                final_lr,
-            } => {
+            Rule::Poly { max_update, pwr, final_lr } => {
                 if num_update <= *max_update {
                     let max_steps = (*max_update - w.steps) as f64;
                     let progress = (num_update - w.steps) as f64 / max_steps;
-                    self.base_lr =
-                        *final_lr + (self.initial_lr - *final_lr) * (1.0 - progress).powf(*pwr);
+                    self.base_lr = *final_lr + (self.initial_lr - *final_lr) * (1.0 - progress).powf(*pwr);
                 }
             }
-            Rule::Cosine {
-                max_update,
-                final_lr,
-            } => {
+            Rule::Cosine { max_update, final_lr } => {
                 if num_update <= *max_update {
                     let max_steps = (*max_update - w.steps) as f64;
                     let angle = std::f64::consts::PI * (num_update - w.steps) as f64 / max_steps;
-                    self.base_lr =
-                        *final_lr + (self.initial_lr - *final_lr) * (1.0 + angle.cos()) / 2.0;
+                    self.base_lr = *final_lr + (self.initial_lr - *final_lr) * (1.0 + angle.cos()) / 2.0;
                 }
             }
         }

@@ -20,21 +20,9 @@ fn expect(s: &mut LrScheduler, table: &[(u64, f64)]) {
 
 #[test]
 fn factor_matches_mxnet_test() {
-    let mut s = LrScheduler::factor(100, 0.1, 1e-4, 1.0)
-        .unwrap()
-        .with_warmup(20, 0.1, WarmupMode::Constant)
-        .unwrap();
-    expect(
-        &mut s,
-        &[
-            (0, 0.1),
-            (10, 0.1),
-            (21, 1.0),
-            (101, 0.1),
-            (201, 0.01),
-            (1000, 1e-4),
-        ],
-    );
+    let mut s =
+        LrScheduler::factor(100, 0.1, 1e-4, 1.0).unwrap().with_warmup(20, 0.1, WarmupMode::Constant).unwrap();
+    expect(&mut s, &[(0, 0.1), (10, 0.1), (21, 1.0), (101, 0.1), (201, 0.01), (1000, 1e-4)]);
 }
 
 #[test]
@@ -43,26 +31,13 @@ fn multi_factor_matches_mxnet_test() {
         .unwrap()
         .with_warmup(10, 0.05, WarmupMode::Linear)
         .unwrap();
-    expect(
-        &mut s,
-        &[
-            (0, 0.05),
-            (5, 0.075),
-            (15, 0.1),
-            (16, 0.01),
-            (20, 0.01),
-            (26, 0.001),
-            (100, 0.001),
-        ],
-    );
+    expect(&mut s, &[(0, 0.05), (5, 0.075), (15, 0.1), (16, 0.01), (20, 0.01), (26, 0.001), (100, 0.001)]);
 }
 
 #[test]
 fn poly_matches_mxnet_test() {
-    let mut s = LrScheduler::poly(1000, 3.0, 2.0, 0.0)
-        .unwrap()
-        .with_warmup(100, 0.0, WarmupMode::Linear)
-        .unwrap();
+    let mut s =
+        LrScheduler::poly(1000, 3.0, 2.0, 0.0).unwrap().with_warmup(100, 0.0, WarmupMode::Linear).unwrap();
     expect(&mut s, &[(0, 0.0), (50, 1.5), (100, 3.0)]);
     assert!(s.lr(101) < 3.0);
     assert!(s.lr(500) < 1.6);
@@ -80,10 +55,7 @@ fn cosine_matches_mxnet_test() {
 #[test]
 fn cosine_with_warmup_matches_verified_sequence() {
     // SPEC B.6 [verified]: warmup 2, max_update 10 gives 0, .5, 1, .96194, ..., 0, 0.
-    let mut s = LrScheduler::cosine(10, 1.0, 0.0)
-        .unwrap()
-        .with_warmup(2, 0.0, WarmupMode::Linear)
-        .unwrap();
+    let mut s = LrScheduler::cosine(10, 1.0, 0.0).unwrap().with_warmup(2, 0.0, WarmupMode::Linear).unwrap();
     let got: Vec<f64> = (0..12).map(|n| s.lr(n)).collect();
     assert_eq!(&got[..3], &[0.0, 0.5, 1.0]);
     assert!((got[3] - 0.96194).abs() < 1e-5, "{got:?}");
@@ -135,14 +107,8 @@ fn poly_and_cosine_keep_their_last_value_after_max_update() {
 
 #[test]
 fn explicit_base_lr_overrides_poly_and_cosine() {
-    let mut poly = LrScheduler::poly(10, 3.0, 1.0, 0.0)
-        .unwrap()
-        .with_base_lr(0.5)
-        .unwrap();
-    let mut cosine = LrScheduler::cosine(10, 3.0, 0.0)
-        .unwrap()
-        .with_base_lr(0.5)
-        .unwrap();
+    let mut poly = LrScheduler::poly(10, 3.0, 1.0, 0.0).unwrap().with_base_lr(0.5).unwrap();
+    let mut cosine = LrScheduler::cosine(10, 3.0, 0.0).unwrap().with_base_lr(0.5).unwrap();
     assert_eq!(poly.lr(0), 0.5);
     assert_eq!(cosine.lr(0), 0.5);
     assert!(close(poly.lr(5), 0.25));
@@ -172,71 +138,29 @@ fn invalid_name(r: Result<LrScheduler, Error>) -> &'static str {
 #[test]
 fn invalid_schedules_are_rejected_with_the_parameter_named() {
     assert_eq!(invalid_name(LrScheduler::factor(0, 0.5, 0.0, 1.0)), "step");
-    assert_eq!(
-        invalid_name(LrScheduler::factor(1, 1.5, 0.0, 1.0)),
-        "factor"
-    );
-    assert_eq!(
-        invalid_name(LrScheduler::multi_factor(vec![5, 5], 0.5, 1.0)),
-        "step"
-    );
-    assert_eq!(
-        invalid_name(LrScheduler::multi_factor(vec![0, 5], 0.5, 1.0)),
-        "step"
-    );
-    assert_eq!(
-        invalid_name(LrScheduler::multi_factor(vec![], 0.5, 1.0)),
-        "step"
-    );
-    assert_eq!(
-        invalid_name(LrScheduler::poly(0, 1.0, 2.0, 0.0)),
-        "max_update"
-    );
-    assert_eq!(
-        invalid_name(LrScheduler::cosine(1, f64::NAN, 0.0)),
-        "base_lr"
-    );
+    assert_eq!(invalid_name(LrScheduler::factor(1, 1.5, 0.0, 1.0)), "factor");
+    assert_eq!(invalid_name(LrScheduler::multi_factor(vec![5, 5], 0.5, 1.0)), "step");
+    assert_eq!(invalid_name(LrScheduler::multi_factor(vec![0, 5], 0.5, 1.0)), "step");
+    assert_eq!(invalid_name(LrScheduler::multi_factor(vec![], 0.5, 1.0)), "step");
+    assert_eq!(invalid_name(LrScheduler::poly(0, 1.0, 2.0, 0.0)), "max_update");
+    assert_eq!(invalid_name(LrScheduler::cosine(1, f64::NAN, 0.0)), "base_lr");
     let warm = LrScheduler::cosine(10, 0.1, 0.0).unwrap();
-    assert_eq!(
-        invalid_name(warm.clone().with_warmup(2, 0.2, WarmupMode::Linear)),
-        "warmup_begin_lr"
-    );
-    assert_eq!(
-        invalid_name(warm.clone().with_warmup(10, 0.0, WarmupMode::Linear)),
-        "max_update"
-    );
+    assert_eq!(invalid_name(warm.clone().with_warmup(2, 0.2, WarmupMode::Linear)), "warmup_begin_lr");
+    assert_eq!(invalid_name(warm.clone().with_warmup(10, 0.0, WarmupMode::Linear)), "max_update");
     assert_eq!(invalid_name(warm.with_base_lr(-1.0)), "learning_rate");
     assert_eq!(
-        invalid_name(LrScheduler::from_json(
-            &json!({"type": "factor", "step": 1, "warmup_mode": "cubic"})
-        )),
+        invalid_name(LrScheduler::from_json(&json!({"type": "factor", "step": 1, "warmup_mode": "cubic"}))),
         "warmup_mode"
     );
-    assert_eq!(
-        invalid_name(LrScheduler::from_json(&json!({"type": "step"}))),
-        "lr_scheduler.type"
-    );
+    assert_eq!(invalid_name(LrScheduler::from_json(&json!({"type": "step"}))), "lr_scheduler.type");
 }
 
 #[test]
 fn json_errors_name_the_key() {
-    let err =
-        LrScheduler::from_json(&json!({"type": "factor", "step": 1, "gamma": 0.1})).unwrap_err();
-    assert!(
-        matches!(&err, Error::UnknownHyperParameter { name, .. } if name == "gamma"),
-        "{err}"
-    );
+    let err = LrScheduler::from_json(&json!({"type": "factor", "step": 1, "gamma": 0.1})).unwrap_err();
+    assert!(matches!(&err, Error::UnknownHyperParameter { name, .. } if name == "gamma"), "{err}");
     let err = LrScheduler::from_json(&json!({"type": "factor", "step": "ten"})).unwrap_err();
-    assert!(
-        matches!(&err, Error::WrongType { name, .. } if name == "step"),
-        "{err}"
-    );
+    assert!(matches!(&err, Error::WrongType { name, .. } if name == "step"), "{err}");
     let err = LrScheduler::from_json(&json!({"type": "cosine"})).unwrap_err();
-    assert_eq!(
-        err,
-        Error::MissingHyperParameter {
-            name: "max_update",
-            owner: "cosine scheduler"
-        }
-    );
+    assert_eq!(err, Error::MissingHyperParameter { name: "max_update", owner: "cosine scheduler" });
 }

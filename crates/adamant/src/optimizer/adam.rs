@@ -91,14 +91,7 @@ impl Adam {
     /// Validates `config` and builds the optimizer.
     pub fn new(config: AdamConfig) -> Result<Self> {
         config.validate()?;
-        let AdamConfig {
-            base,
-            beta1,
-            beta2,
-            epsilon,
-            lazy_update,
-            use_fused_step,
-        } = config;
+        let AdamConfig { base, beta1, beta2, epsilon, lazy_update, use_fused_step } = config;
         Ok(Adam {
             base: OptimizerBase::new(base, Self::DEFAULT_LEARNING_RATE)?,
             beta1,
@@ -134,10 +127,7 @@ impl Adam {
 
     fn run(&mut self, params: &mut [Param<'_>], states: &mut [State], path: Path) -> Result<()> {
         if params.len() != states.len() {
-            return Err(Error::StateCount {
-                params: params.len(),
-                states: states.len(),
-            });
+            return Err(Error::StateCount { params: params.len(), states: states.len() });
         }
         for (param, state) in params.iter().zip(states.iter()) {
             self.check(param, Some(state))?;
@@ -175,12 +165,7 @@ impl Adam {
 /// Runs one parameter's elements through the chosen loop.
 fn apply(param: &mut Param<'_>, state: &mut AdamState, scalars: &StepScalars, path: Path) {
     let Grad::Dense(TensorRef { data: grad, .. }) = param.grad;
-    match (
-        &mut param.weight.data,
-        grad,
-        &mut state.mean,
-        &mut state.var,
-    ) {
+    match (&mut param.weight.data, grad, &mut state.mean, &mut state.var) {
         (DataMut::F32(w), DataRef::F32(g), Buffer::F32(m), Buffer::F32(v)) => {
             dense_loop(w, g, m, v, scalars, path)
         }
@@ -191,14 +176,7 @@ fn apply(param: &mut Param<'_>, state: &mut AdamState, scalars: &StepScalars, pa
     }
 }
 
-fn dense_loop<T: Real>(
-    w: &mut [T],
-    g: &[T],
-    m: &mut [T],
-    v: &mut [T],
-    s: &StepScalars,
-    path: Path,
-) {
+fn dense_loop<T: Real>(w: &mut [T], g: &[T], m: &mut [T], v: &mut [T], s: &StepScalars, path: Path) {
     let s = Scalars::<T>::new(s);
     match path {
         Path::Reference => dense::reference(w, g, m, v, &s),

@@ -58,22 +58,14 @@ fn check_beta(name: &'static str, beta: f64) -> Result<()> {
     if (0.0..1.0).contains(&beta) {
         Ok(())
     } else {
-        Err(Error::InvalidHyperParameter {
-            name,
-            value: beta.to_string(),
-            reason: "must be in [0, 1)",
-        })
+        Err(Error::InvalidHyperParameter { name, value: beta.to_string(), reason: "must be in [0, 1)" })
     }
 }
 
 impl AdamConfig {
     /// Every hyper-parameter name the registry accepts for Adam.
     pub fn keys() -> Vec<&'static str> {
-        OptimizerConfig::KEYS
-            .iter()
-            .chain(&ADAM_KEYS)
-            .copied()
-            .collect()
+        OptimizerConfig::KEYS.iter().chain(&ADAM_KEYS).copied().collect()
     }
 
     /// Checks every value; the error names the first one out of range.
@@ -107,9 +99,7 @@ impl AdamConfig {
                 "beta2" => config.beta2 = f.f64(key)?.unwrap_or(defaults.beta2),
                 "epsilon" => config.epsilon = f.f64(key)?.unwrap_or(defaults.epsilon),
                 "lazy_update" => config.lazy_update = f.bool(key)?.unwrap_or(defaults.lazy_update),
-                "use_fused_step" => {
-                    config.use_fused_step = f.bool(key)?.unwrap_or(defaults.use_fused_step)
-                }
+                "use_fused_step" => config.use_fused_step = f.bool(key)?.unwrap_or(defaults.use_fused_step),
                 _ => unreachable!("JsonFields::new admitted only known keys"),
             }
         }

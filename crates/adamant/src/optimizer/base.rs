@@ -91,10 +91,7 @@ impl OptimizerBase {
 
     /// Counts one more update of `index` and returns its count `t` (MXNet's `_update_count`).
     pub(crate) fn count_update(&mut self, index: usize) -> u64 {
-        let count = self
-            .counts
-            .entry(index)
-            .or_insert(self.config.begin_num_update);
+        let count = self.counts.entry(index).or_insert(self.config.begin_num_update);
         *count = count.saturating_add(1);
         self.num_update = self.num_update.max(*count);
         *count
@@ -132,10 +129,7 @@ mod tests {
 
     #[test]
     fn counters_start_at_begin_and_num_update_is_their_maximum() {
-        let config = OptimizerConfig {
-            begin_num_update: 10,
-            ..OptimizerConfig::default()
-        };
+        let config = OptimizerConfig { begin_num_update: 10, ..OptimizerConfig::default() };
         let mut base = OptimizerBase::new(config, 0.001).unwrap();
         assert_eq!(base.count_update(3), 11);
         assert_eq!(base.count_update(3), 12);
@@ -159,10 +153,7 @@ mod tests {
             ..OptimizerConfig::default()
         };
         let mut base = OptimizerBase::new(config, 0.001).unwrap();
-        assert_eq!(
-            [base.lr_for(0), base.lr_for(1), base.lr_for(2)],
-            [1.0, 0.5, 3.0]
-        );
+        assert_eq!([base.lr_for(0), base.lr_for(1), base.lr_for(2)], [1.0, 0.5, 3.0]);
         assert_eq!(base.wd_for(2), 0.1 * 3.0);
     }
 
@@ -171,16 +162,9 @@ mod tests {
         let base = OptimizerBase::new(OptimizerConfig::default(), 0.001).unwrap();
         assert_eq!(base.learning_rate(), 0.001);
         let sched = LrScheduler::factor(1, 0.5, 0.0, 0.2).unwrap();
-        let config = OptimizerConfig {
-            lr_scheduler: Some(sched),
-            ..OptimizerConfig::default()
-        };
+        let config = OptimizerConfig { lr_scheduler: Some(sched), ..OptimizerConfig::default() };
         let base = OptimizerBase::new(config, 0.001).unwrap();
-        assert_eq!(
-            base.learning_rate(),
-            0.2,
-            "an unset rate means the scheduler's base rate"
-        );
+        assert_eq!(base.learning_rate(), 0.2, "an unset rate means the scheduler's base rate");
     }
 
     #[test]
@@ -206,15 +190,9 @@ mod tests {
     #[test]
     fn set_learning_rate_is_refused_under_a_scheduler() {
         let sched = LrScheduler::factor(1, 0.5, 0.0, 0.2).unwrap();
-        let config = OptimizerConfig {
-            lr_scheduler: Some(sched),
-            ..OptimizerConfig::default()
-        };
+        let config = OptimizerConfig { lr_scheduler: Some(sched), ..OptimizerConfig::default() };
         let mut base = OptimizerBase::new(config, 0.001).unwrap();
-        assert_eq!(
-            base.set_learning_rate(0.1),
-            Err(Error::LearningRateOwnedByScheduler)
-        );
+        assert_eq!(base.set_learning_rate(0.1), Err(Error::LearningRateOwnedByScheduler));
         assert_eq!(base.learning_rate(), 0.2);
     }
 }

@@ -31,10 +31,7 @@ pub struct Multipliers {
 impl Multipliers {
     /// The multiplier of parameter `index` named `name`, if any rule matches.
     pub fn get(&self, index: usize, name: Option<&str>) -> Option<f64> {
-        self.by_index
-            .get(&index)
-            .or_else(|| name.and_then(|n| self.by_name.get(n)))
-            .copied()
+        self.by_index.get(&index).or_else(|| name.and_then(|n| self.by_name.get(n))).copied()
     }
 
     fn validate(&self, kind: &'static str) -> Result<()> {
@@ -42,11 +39,7 @@ impl Multipliers {
             .by_index
             .iter()
             .map(|(i, &v)| (format!("index {i}"), v))
-            .chain(
-                self.by_name
-                    .iter()
-                    .map(|(n, &v)| (format!("name {n:?}"), v)),
-            );
+            .chain(self.by_name.iter().map(|(n, &v)| (format!("name {n:?}"), v)));
         for (key, value) in keyed {
             if !(value.is_finite() && value >= 0.0) {
                 return Err(Error::InvalidMultiplier { kind, key, value });
@@ -59,14 +52,9 @@ impl Multipliers {
     fn from_json(kind: &'static str, value: &Value) -> Result<Self> {
         let f = JsonFields::new(kind, value, &["by_index", "by_name"])?;
         let mut m = Multipliers::default();
-        for (part, map) in [
-            ("by_index", f.get("by_index")),
-            ("by_name", f.get("by_name")),
-        ] {
+        for (part, map) in [("by_index", f.get("by_index")), ("by_name", f.get("by_name"))] {
             let Some(map) = map else { continue };
-            let map = map
-                .as_object()
-                .ok_or_else(|| wrong_type(part, "a JSON object", map))?;
+            let map = map.as_object().ok_or_else(|| wrong_type(part, "a JSON object", map))?;
             for (key, v) in map {
                 let v = as_f64(kind, v)?;
                 if part == "by_index" {
@@ -149,7 +137,7 @@ pub(crate) fn check_non_negative(name: &'static str, value: f64) -> Result<()> {
 }
 
 impl OptimizerConfig {
-    /// The names [`OptimizerConfig::set_json`] accepts.
+    /// The base hyper-parameter names the registry accepts (MXNet's argument names).
     pub const KEYS: [&'static str; 11] = [
         "learning_rate",
         "lr_scheduler",
@@ -204,33 +192,17 @@ impl OptimizerConfig {
             "param_idx2name" => {
                 self.param_idx2name.clear();
                 if let Some(v) = value {
-                    let map = v
-                        .as_object()
-                        .ok_or_else(|| wrong_type(key, "a JSON object", v))?;
+                    let map = v.as_object().ok_or_else(|| wrong_type(key, "a JSON object", v))?;
                     for (index, name) in map {
-                        let name = name
-                            .as_str()
-                            .ok_or_else(|| wrong_type(key, "names as strings", name))?;
-                        self.param_idx2name
-                            .insert(index_key(key, index)?, name.to_string());
+                        let name = name.as_str().ok_or_else(|| wrong_type(key, "names as strings", name))?;
+                        self.param_idx2name.insert(index_key(key, index)?, name.to_string());
                     }
                 }
             }
             "lr_mult" | "wd_mult" => {
-                let kind = if key == "lr_mult" {
-                    "lr_mult"
-                } else {
-                    "wd_mult"
-                };
-                let m = value
-                    .map(|v| Multipliers::from_json(kind, v))
-                    .transpose()?
-                    .unwrap_or_default();
-                *(if key == "lr_mult" {
-                    &mut self.lr_mult
-                } else {
-                    &mut self.wd_mult
-                }) = m;
+                let kind = if key == "lr_mult" { "lr_mult" } else { "wd_mult" };
+                let m = value.map(|v| Multipliers::from_json(kind, v)).transpose()?.unwrap_or_default();
+                *(if key == "lr_mult" { &mut self.lr_mult } else { &mut self.wd_mult }) = m;
             }
             "wd_order" => {
                 self.wd_order = match f.str(key)? {

@@ -28,9 +28,6 @@ pub const OPTIMIZERS: [&str; 1] = ["adam"];
 pub fn create(name: &str, config: &Value) -> Result<Box<dyn Optimizer>> {
     match name.to_ascii_lowercase().as_str() {
         "adam" => Ok(Box::new(Adam::new(AdamConfig::from_json(config)?)?)),
-        _ => Err(Error::UnknownOptimizer {
-            name: name.to_string(),
-            known: OPTIMIZERS.join(", "),
-        }),
+        _ => Err(Error::UnknownOptimizer { name: name.to_string(), known: OPTIMIZERS.join(", ") }),
     }
 }
