@@ -127,6 +127,50 @@ pub enum Error {
         /// The dtype the state was created for.
         state_dtype: DType,
     },
+    /// A row-sparse gradient lists a row the weight does not have.
+    #[error("parameter {index}: row index {row} is out of range for a weight of {rows} rows")]
+    RowIndexOutOfRange {
+        /// The parameter index.
+        index: usize,
+        /// The offending row index.
+        row: i64,
+        /// The weight's number of rows.
+        rows: usize,
+    },
+    /// A row-sparse gradient's values block does not hold one row per listed index.
+    #[error(
+        "parameter {index}: row-sparse gradient lists {listed} rows of {row_len} elements but \
+         holds {len} values"
+    )]
+    RowSparseValues {
+        /// The parameter index.
+        index: usize,
+        /// Row indices listed.
+        listed: usize,
+        /// Elements per row.
+        row_len: usize,
+        /// Values given.
+        len: usize,
+    },
+    /// A row-sparse gradient for a weight without rows (a scalar).
+    #[error("parameter {index}: a row-sparse gradient needs a weight with at least one dimension")]
+    RowSparseScalar {
+        /// The parameter index.
+        index: usize,
+    },
+    /// A weight in row-sparse storage that does not hold every row, in order.
+    #[error(
+        "parameter {index}: a row-sparse weight must hold every row 0..{rows} in order (as in \
+         MXNet); it holds {present} rows"
+    )]
+    MissingWeightRows {
+        /// The parameter index.
+        index: usize,
+        /// The rows the shape has.
+        rows: usize,
+        /// The rows the weight holds.
+        present: usize,
+    },
     /// The same parameter index appears twice in one batch.
     #[error("parameter {index} appears more than once in one batch")]
     DuplicateIndex {

@@ -48,6 +48,7 @@ mod json_fields;
 pub mod kernel;
 pub mod lr_scheduler;
 pub mod optimizer;
+pub mod param;
 pub mod tensor;
 pub mod updater;
 
@@ -66,5 +67,6 @@ pub use optimizer::base::OptimizerBase;
 pub use optimizer::config::{Multipliers, OptimizerConfig};
 pub use optimizer::interface::{Optimizer, State};
 pub use optimizer::registry::{create, OPTIMIZERS};
-pub use tensor::{Buffer, DataMut, DataRef, Grad, Param, TensorMut, TensorRef};
+pub use param::{Grad, Param, RowSparseRef};
+pub use tensor::{Buffer, DataMut, DataRef, TensorMut, TensorRef};
 pub use updater::Updater;

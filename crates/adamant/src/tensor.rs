@@ -4,7 +4,6 @@
 //! gradient a `&[T]` plus a shape, tagged with their dtype so that one batch can mix dtypes.
 
 use crate::dtype::{DType, Element};
-use crate::error::{Error, Result};
 
 /// A mutable slice whose element type is known at run time.
 #[derive(Debug)]
@@ -115,77 +114,6 @@ impl<'a> TensorRef<'a> {
     /// A read-only view over `data` with `shape`.
     pub fn new<T: Element>(shape: &'a [usize], data: &'a [T]) -> Self {
         TensorRef { shape, data: T::data_ref(data) }
-    }
-}
-
-/// The gradient of one parameter.
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub enum Grad<'a> {
-    /// A dense gradient with the weight's shape.
-    Dense(TensorRef<'a>),
-}
-
-/// One entry of an update batch: which parameter, its weight and its gradient.
-///
-/// ```
-/// let mut w = [0.5f32, -0.25];
-/// let g = [0.1f32, 0.2];
-/// let p = adamant::Param::dense(7, &[2], &mut w, &g);
-/// assert_eq!(p.index, 7);
-/// ```
-#[derive(Debug)]
-pub struct Param<'a> {
-    /// The parameter index: it keys the state, the update counter and the multipliers.
-    pub index: usize,
-    /// The weight, updated in place.
-    pub weight: TensorMut<'a>,
-    /// The gradient; never modified.
-    pub grad: Grad<'a>,
-}
-
-impl<'a> Param<'a> {
-    /// A parameter with a dense gradient of the weight's shape.
-    pub fn dense<T: Element>(index: usize, shape: &'a [usize], weight: &'a mut [T], grad: &'a [T]) -> Self {
-        Param { index, weight: TensorMut::new(shape, weight), grad: Grad::Dense(TensorRef::new(shape, grad)) }
-    }
-}
-
-impl Param<'_> {
-    /// Checks that the weight and the gradient agree with their shapes and with each other.
-    pub fn check(&self) -> Result<()> {
-        let index = self.index;
-        let shape = self.weight.shape;
-        let expected = shape_len(shape);
-        if self.weight.data.len() != expected {
-            let len = self.weight.data.len();
-            return Err(Error::ShapeLength { index, what: "weight", len, shape: shape.to_vec(), expected });
-        }
-        match self.grad {
-            Grad::Dense(g) => {
-                if g.shape != shape {
-                    return Err(Error::GradShape { index, weight: shape.to_vec(), grad: g.shape.to_vec() });
-                }
-                if g.data.dtype() != self.weight.data.dtype() {
-                    return Err(Error::GradDType {
-                        index,
-                        weight: self.weight.data.dtype(),
-                        grad: g.data.dtype(),
-                    });
-                }
-                if g.data.len() != expected {
-                    let len = g.data.len();
-                    return Err(Error::ShapeLength {
-                        index,
-                        what: "gradient",
-                        len,
-                        shape: shape.to_vec(),
-                        expected,
-                    });
-                }
-            }
-        }
-        Ok(())
     }
 }
 

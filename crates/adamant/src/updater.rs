@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 use crate::optimizer::interface::{Optimizer, State};
-use crate::tensor::Param;
+use crate::param::Param;
 
 /// Owns an optimizer and the per-parameter state, created on the first sight of an index.
 ///

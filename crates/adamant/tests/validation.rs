@@ -141,16 +141,16 @@ fn rejected_without_change(
     let w1_given = w1.clone();
     let second = match &grad32 {
         // A float32 gradient for the float64 weight of parameter 1.
-        Some(g32) => Param {
-            index: 1,
-            weight: TensorMut::new(&shape, &mut w1),
-            grad: adamant::Grad::Dense(adamant::TensorRef::new(&shape, g32)),
-        },
-        None => Param {
-            index: 1,
-            weight: TensorMut::new(&shape, &mut w1),
-            grad: adamant::Grad::Dense(adamant::TensorRef::new(&shape, &grad64)),
-        },
+        Some(g32) => Param::new(
+            1,
+            TensorMut::new(&shape, &mut w1),
+            adamant::Grad::Dense(adamant::TensorRef::new(&shape, g32)),
+        ),
+        None => Param::new(
+            1,
+            TensorMut::new(&shape, &mut w1),
+            adamant::Grad::Dense(adamant::TensorRef::new(&shape, &grad64)),
+        ),
     };
     let err = f.updater.update(&mut [Param::dense(0, &SHAPE0, &mut f.w0, &g0), second]).unwrap_err();
     assert_eq!(err, expected);
@@ -167,11 +167,11 @@ fn gradient_of_another_shape_is_rejected_without_change() {
         .updater
         .update(&mut [
             Param::dense(0, &SHAPE0, &mut f.w0, &g0),
-            Param {
-                index: 1,
-                weight: TensorMut::new(&SHAPE1, &mut f.w1),
-                grad: adamant::Grad::Dense(adamant::TensorRef::new(&[2, 2], &g1)),
-            },
+            Param::new(
+                1,
+                TensorMut::new(&SHAPE1, &mut f.w1),
+                adamant::Grad::Dense(adamant::TensorRef::new(&[2, 2], &g1)),
+            ),
         ])
         .unwrap_err();
     assert_eq!(err, Error::GradShape { index: 1, weight: vec![4], grad: vec![2, 2] });
@@ -233,11 +233,11 @@ fn a_new_index_in_a_rejected_batch_leaves_no_state_behind() {
     let mut w2 = vec![1.0f32; 3];
     let err = f.updater.update(&mut [
         Param::dense(2, &[3], &mut w2, &g2),
-        Param {
-            index: 1,
-            weight: TensorMut::new(&SHAPE1, &mut f.w1),
-            grad: adamant::Grad::Dense(adamant::TensorRef::new(&SHAPE1, &g1)),
-        },
+        Param::new(
+            1,
+            TensorMut::new(&SHAPE1, &mut f.w1),
+            adamant::Grad::Dense(adamant::TensorRef::new(&SHAPE1, &g1)),
+        ),
     ]);
     assert!(matches!(err, Err(Error::GradDType { index: 1, .. })));
     assert!(f.updater.state(2).is_none());
@@ -253,4 +253,54 @@ fn adam_step_checks_the_whole_batch_before_counting() {
     assert_eq!(adam.step(&mut params, &mut states), Err(Error::StateCount { params: 2, states: 1 }));
     assert_eq!(adam.base().num_update(), 0);
     assert!(adam.base().update_counts().is_empty());
+}
+
+/// Runs `bad` as the second entry of a batch whose first is valid; checks the error and that
+/// nothing changed.
+#[track_caller]
+fn sparse_rejected_without_change(expected: Error, bad: impl FnOnce(&mut [f64]) -> Param<'_>) {
+    let mut f = Fixture::new();
+    let before = f.snapshot();
+    let g0 = [0.3f32; 6];
+    let mut w1 = f.w1.clone();
+    let err = f.updater.update(&mut [Param::dense(0, &SHAPE0, &mut f.w0, &g0), bad(&mut w1)]).unwrap_err();
+    assert_eq!(err, expected);
+    assert_eq!(w1, f.w1);
+    assert!(f.snapshot() == before, "something changed after {err}");
+}
+
+#[test]
+fn row_index_out_of_range_or_negative_is_rejected_without_change() {
+    // Parameter 1 is float64 of shape [4]: 4 rows of 1 element.
+    sparse_rejected_without_change(Error::RowIndexOutOfRange { index: 1, row: 4, rows: 4 }, |w| {
+        Param::row_sparse(1, &SHAPE1, w, &[0, 4], &[0.1, 0.2])
+    });
+    sparse_rejected_without_change(Error::RowIndexOutOfRange { index: 1, row: -1, rows: 4 }, |w| {
+        Param::row_sparse(1, &SHAPE1, w, &[-1], &[0.1])
+    });
+}
+
+#[test]
+fn values_block_of_the_wrong_length_is_rejected_without_change() {
+    sparse_rejected_without_change(Error::RowSparseValues { index: 1, listed: 2, row_len: 1, len: 3 }, |w| {
+        Param::row_sparse(1, &SHAPE1, w, &[0, 1], &[0.1, 0.2, 0.3])
+    });
+}
+
+#[test]
+fn row_sparse_weight_with_missing_rows_is_rejected_without_change() {
+    sparse_rejected_without_change(Error::MissingWeightRows { index: 1, rows: 4, present: 3 }, |w| {
+        Param::row_sparse(1, &SHAPE1, w, &[0], &[0.1]).with_weight_rows(&[0, 1, 3])
+    });
+}
+
+#[test]
+fn row_sparse_gradient_for_a_scalar_is_rejected() {
+    let mut updater = Updater::new(adamant::create("adam", &json!({})).unwrap());
+    let mut w = [1.0f32];
+    let err = updater.update(&mut [Param::row_sparse(0, &[], &mut w, &[0], &[0.5])]).unwrap_err();
+    assert_eq!(err, Error::RowSparseScalar { index: 0 });
+    assert_eq!(w, [1.0]);
+    assert!(updater.state(0).is_none());
+    assert_eq!(updater.optimizer().base().num_update(), 0);
 }

@@ -1,7 +1,27 @@
-//! Dense loops: every element of a weight is updated.
+//! Dense loops: every element of a slice is updated.
 
 use super::element::adam;
 use super::{Real, Scalars};
+
+/// Which loop runs the elements: the reference or the fast one. They give the same bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loop {
+    /// [`reference()`]: one element at a time, the definition of the result.
+    Reference,
+    /// [`fused()`]: the fast loop.
+    Fused,
+}
+
+impl Loop {
+    /// Runs `w, m, v` (and their gradient `g`) through this loop.
+    #[inline]
+    pub fn run<T: Real>(self, w: &mut [T], g: &[T], m: &mut [T], v: &mut [T], s: &Scalars<T>) {
+        match self {
+            Loop::Reference => reference(w, g, m, v, s),
+            Loop::Fused => fused(w, g, m, v, s),
+        }
+    }
+}
 
 /// The reference loop: one element at a time, flags read at run time.
 ///

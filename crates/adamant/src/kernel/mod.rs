@@ -7,7 +7,10 @@
 pub mod dense;
 pub mod element;
 pub mod real;
+pub mod rows;
 pub mod scalars;
 
+pub use dense::Loop;
 pub use real::Real;
+pub use rows::CoalescedRows;
 pub use scalars::{Scalars, StepScalars, WdOrder};

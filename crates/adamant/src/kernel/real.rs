@@ -18,6 +18,8 @@ pub trait Real:
     + Neg<Output = Self>
     + 'static
 {
+    /// 0.
+    const ZERO: Self;
     /// 1.
     const ONE: Self;
     /// The value of a float32 in this type (exact for both types).
@@ -27,6 +29,7 @@ pub trait Real:
 }
 
 impl Real for f32 {
+    const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     #[inline(always)]
     fn from_f32(x: f32) -> Self {
@@ -39,6 +42,7 @@ impl Real for f32 {
 }
 
 impl Real for f64 {
+    const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     #[inline(always)]
     fn from_f32(x: f32) -> Self {

@@ -18,11 +18,12 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::kernel::{dense, Real, Scalars, StepScalars};
+use crate::kernel::{rows, CoalescedRows, Loop, Real, Scalars, StepScalars};
 use crate::optimizer::adam_config::AdamConfig;
 use crate::optimizer::base::OptimizerBase;
 use crate::optimizer::interface::{Optimizer, State};
-use crate::tensor::{shape_len, Buffer, DataMut, DataRef, Grad, Param, TensorMut, TensorRef};
+use crate::param::{Grad, Param};
+use crate::tensor::{shape_len, Buffer, DataMut, DataRef, TensorMut};
 
 /// Adam's state for one parameter: the first and second moments, in the weight's dtype.
 ///
@@ -77,13 +78,6 @@ pub struct Adam {
     use_fused_step: bool,
 }
 
-/// Which loop runs the elements.
-#[derive(Clone, Copy)]
-enum Path {
-    Reference,
-    Fused,
-}
-
 impl Adam {
     /// The rate used when neither a rate nor a scheduler is configured.
     pub const DEFAULT_LEARNING_RATE: f64 = 0.001;
@@ -116,16 +110,16 @@ impl Adam {
 
     /// The reference step: a plain loop over elements, the definition of the result.
     pub fn step(&mut self, params: &mut [Param<'_>], states: &mut [State]) -> Result<()> {
-        self.run(params, states, Path::Reference)
+        self.run(params, states, Loop::Reference)
     }
 
     /// The fast step: the same arithmetic as [`Adam::step`], bit for bit, in loops built for
     /// speed.
     pub fn fused_step(&mut self, params: &mut [Param<'_>], states: &mut [State]) -> Result<()> {
-        self.run(params, states, Path::Fused)
+        self.run(params, states, Loop::Fused)
     }
 
-    fn run(&mut self, params: &mut [Param<'_>], states: &mut [State], path: Path) -> Result<()> {
+    fn run(&mut self, params: &mut [Param<'_>], states: &mut [State], path: Loop) -> Result<()> {
         if params.len() != states.len() {
             return Err(Error::StateCount { params: params.len(), states: states.len() });
         }
@@ -135,7 +129,7 @@ impl Adam {
         for (param, state) in params.iter_mut().zip(states.iter_mut()) {
             let scalars = self.scalars(param.index);
             let State::Adam(state) = state;
-            apply(param, state, &scalars, path);
+            apply(param, state, &scalars, self.lazy_update, path);
         }
         Ok(())
     }
@@ -163,24 +157,52 @@ impl Adam {
 }
 
 /// Runs one parameter's elements through the chosen loop.
-fn apply(param: &mut Param<'_>, state: &mut AdamState, scalars: &StepScalars, path: Path) {
-    let Grad::Dense(TensorRef { data: grad, .. }) = param.grad;
+fn apply(param: &mut Param<'_>, state: &mut AdamState, scalars: &StepScalars, lazy: bool, path: Loop) {
+    let row_len = param.row_len();
+    let (grad, row_indices) = match param.grad {
+        Grad::Dense(g) => (g.data, None),
+        Grad::RowSparse(g) => (g.values, Some(g.row_indices)),
+    };
+    let sparse = |rows| Sparse { rows, row_len, lazy };
     match (&mut param.weight.data, grad, &mut state.mean, &mut state.var) {
         (DataMut::F32(w), DataRef::F32(g), Buffer::F32(m), Buffer::F32(v)) => {
-            dense_loop(w, g, m, v, scalars, path)
+            update(w, g, m, v, row_indices.map(sparse), scalars, path)
         }
         (DataMut::F64(w), DataRef::F64(g), Buffer::F64(m), Buffer::F64(v)) => {
-            dense_loop(w, g, m, v, scalars, path)
+            update(w, g, m, v, row_indices.map(sparse), scalars, path)
         }
         _ => unreachable!("Adam::check accepted only matching dtypes"),
     }
 }
 
-fn dense_loop<T: Real>(w: &mut [T], g: &[T], m: &mut [T], v: &mut [T], s: &StepScalars, path: Path) {
+/// How a row-sparse gradient is applied.
+struct Sparse<'a> {
+    rows: &'a [i64],
+    row_len: usize,
+    lazy: bool,
+}
+
+/// One tensor's update in the type it computes in; `sparse` is `None` for a dense gradient.
+fn update<T: Real>(
+    w: &mut [T],
+    g: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    sparse: Option<Sparse<'_>>,
+    s: &StepScalars,
+    path: Loop,
+) {
     let s = Scalars::<T>::new(s);
-    match path {
-        Path::Reference => dense::reference(w, g, m, v, &s),
-        Path::Fused => dense::fused(w, g, m, v, &s),
+    match sparse {
+        None => path.run(w, g, m, v, &s),
+        Some(Sparse { rows, row_len, lazy }) => {
+            let rows = CoalescedRows::new(rows, g, row_len);
+            if lazy {
+                rows::lazy(w, m, v, &rows, &s, path)
+            } else {
+                rows::standard(w, m, v, &rows, &s, path)
+            }
+        }
     }
 }
 

@@ -5,7 +5,8 @@ use std::fmt;
 use crate::error::Result;
 use crate::optimizer::adam::AdamState;
 use crate::optimizer::base::OptimizerBase;
-use crate::tensor::{Param, TensorMut};
+use crate::param::Param;
+use crate::tensor::TensorMut;
 
 /// The optimizer state of one parameter: plain data, one variant per optimizer.
 #[derive(Debug, Clone, PartialEq)]

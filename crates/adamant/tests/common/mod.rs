@@ -1,0 +1,84 @@
+//! Strategies and comparisons shared by the property tests.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use adamant::{AdamConfig, Buffer, DataRef, OptimizerConfig, WdOrder};
+use proptest::prelude::*;
+
+/// Values that exercise the formula's edges as well as its ordinary range.
+pub fn value() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        20 => -4.0..4.0f64,
+        2 => -1e-3..1e-3f64,
+        1 => Just(0.0),
+        1 => Just(-0.0),
+        1 => Just(f64::NAN),
+        1 => Just(f64::INFINITY),
+        1 => Just(f64::NEG_INFINITY),
+        1 => Just(1e-40),
+    ]
+}
+
+/// Finite values in the ordinary range (for tests that sum gradients).
+pub fn finite_value() -> impl Strategy<Value = f64> {
+    prop_oneof![8 => -4.0..4.0f64, 1 => Just(0.0), 1 => Just(-0.0)]
+}
+
+/// Random Adam configurations: rates, decays, both weight-decay orders, clipping off in each
+/// of its spellings (None, 0, negative) and on, `begin_num_update`.
+pub fn config() -> impl Strategy<Value = AdamConfig> {
+    let clip = prop_oneof![Just(None), Just(Some(0.0)), Just(Some(-1.0)), (0.01..5.0f64).prop_map(Some)];
+    let order = prop_oneof![Just(WdOrder::AfterClip), Just(WdOrder::BeforeClip)];
+    (
+        (0.0..1.0f64, 0.0..1.0f64, prop_oneof![Just(0.0), Just(1e-8), 1e-8..1e-2f64]),
+        (0.0..1.0f64, 0.0..0.5f64, 0.0..2.0f64, clip, order, 0u64..20),
+    )
+        .prop_map(|((beta1, beta2, epsilon), (lr, wd, rescale_grad, clip_gradient, wd_order, begin))| {
+            AdamConfig {
+                beta1,
+                beta2,
+                epsilon,
+                base: OptimizerConfig {
+                    learning_rate: Some(lr),
+                    wd,
+                    rescale_grad,
+                    clip_gradient,
+                    wd_order,
+                    begin_num_update: begin,
+                    ..OptimizerConfig::default()
+                },
+                ..AdamConfig::default()
+            }
+        })
+}
+
+/// `values` as a float64 buffer, or rounded to a float32 one.
+pub fn to_buffer(values: &[f64], f64: bool) -> Buffer {
+    if f64 {
+        Buffer::F64(values.to_vec())
+    } else {
+        Buffer::F32(values.iter().map(|&x| x as f32).collect())
+    }
+}
+
+/// Marks a NaN of any sign or payload: LLVM leaves NaN payloads unspecified (it may swap the
+/// operands of a commutative operation, and x86 propagates the first operand's NaN), so the
+/// standard is "bit patterns equal, NaN equals NaN".
+pub const NAN: u64 = u64::MAX;
+
+/// Bit patterns, with every NaN as [`NAN`].
+pub fn bits(data: DataRef<'_>) -> Vec<u64> {
+    match data {
+        DataRef::F32(d) => d.iter().map(|x| if x.is_nan() { NAN } else { u64::from(x.to_bits()) }).collect(),
+        DataRef::F64(d) => d.iter().map(|x| if x.is_nan() { NAN } else { x.to_bits() }).collect(),
+        _ => unreachable!("only float32 and float64 are generated"),
+    }
+}
+
+/// The first element where two bit-pattern arrays differ, as a message.
+pub fn first_difference(what: &str, want: &[u64], got: &[u64]) -> Option<String> {
+    if want.len() != got.len() {
+        return Some(format!("{what}: {} elements vs {}", want.len(), got.len()));
+    }
+    let k = want.iter().zip(got).position(|(a, b)| a != b)?;
+    Some(format!("{what} element {k}: want {:#x}, got {:#x}", want[k], got[k]))
+}
