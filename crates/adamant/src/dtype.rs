@@ -17,6 +17,12 @@ use crate::tensor::{Buffer, DataMut, DataRef};
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum DType {
+    /// IEEE binary16.
+    #[serde(rename = "float16")]
+    F16,
+    /// bfloat16 (the upper half of a binary32).
+    #[serde(rename = "bfloat16")]
+    BF16,
     /// IEEE binary32.
     #[serde(rename = "float32")]
     F32,
@@ -29,17 +35,27 @@ impl DType {
     /// Bytes per element.
     pub fn size_bytes(self) -> usize {
         match self {
+            DType::F16 | DType::BF16 => 2,
             DType::F32 => 4,
             DType::F64 => 8,
         }
     }
 
-    /// The MXNet / NumPy name: `float32`, `float64`.
+    /// The MXNet / NumPy name: `float16`, `bfloat16`, `float32`, `float64`.
     pub fn name(self) -> &'static str {
         match self {
+            DType::F16 => "float16",
+            DType::BF16 => "bfloat16",
             DType::F32 => "float32",
             DType::F64 => "float64",
         }
+    }
+}
+
+impl DType {
+    /// Whether this is a half-precision type (float16 or bfloat16).
+    pub fn is_half(self) -> bool {
+        matches!(self, DType::F16 | DType::BF16)
     }
 }
 
@@ -53,9 +69,12 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for f32 {}
     impl Sealed for f64 {}
+    impl Sealed for half::f16 {}
+    impl Sealed for half::bf16 {}
 }
 
-/// A Rust type that can hold the elements of a weight: `f32` or `f64`.
+/// A Rust type that can hold the elements of a weight: `f32`, `f64`, [`half::f16`] or
+/// [`half::bf16`].
 ///
 /// It links the static type to its [`DType`] tag and to the variants of the
 /// dtype-tagged views, so generic code can build a view without a `match`.
@@ -91,5 +110,7 @@ macro_rules! element {
         }
     };
 }
+element!(half::f16, F16);
+element!(half::bf16, BF16);
 element!(f32, F32);
 element!(f64, F64);

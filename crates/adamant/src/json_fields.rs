@@ -58,6 +58,23 @@ impl<'a> JsonFields<'a> {
     }
 }
 
+impl JsonFields<'_> {
+    /// One of a fixed set of strings, as its value; `None` when absent. Anything else is an
+    /// error that names `name` and says `reason`.
+    pub fn choice<T: Copy>(
+        &self,
+        name: &'static str,
+        options: &[(&str, T)],
+        reason: &'static str,
+    ) -> Result<Option<T>> {
+        let Some(given) = self.str(name)? else { return Ok(None) };
+        match options.iter().find(|(spelling, _)| *spelling == given) {
+            Some(&(_, value)) => Ok(Some(value)),
+            None => Err(Error::InvalidHyperParameter { name, value: given.to_string(), reason }),
+        }
+    }
+}
+
 /// The error for `name` holding `value` where `expected` was wanted.
 pub(crate) fn wrong_type(name: &str, expected: &'static str, value: &Value) -> Error {
     Error::WrongType { name: name.to_string(), expected, value: value.to_string() }

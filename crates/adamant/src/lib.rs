@@ -59,7 +59,7 @@ pub struct ReadmeDoctests;
 
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
-pub use kernel::WdOrder;
+pub use kernel::{HalfMath, WdOrder};
 pub use lr_scheduler::{LrScheduler, WarmupMode};
 pub use optimizer::adam::{Adam, AdamState};
 pub use optimizer::adam_config::AdamConfig;

@@ -9,6 +9,10 @@ use crate::dtype::{DType, Element};
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum DataMut<'a> {
+    /// float16 elements.
+    F16(&'a mut [half::f16]),
+    /// bfloat16 elements.
+    BF16(&'a mut [half::bf16]),
     /// float32 elements.
     F32(&'a mut [f32]),
     /// float64 elements.
@@ -19,6 +23,10 @@ pub enum DataMut<'a> {
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum DataRef<'a> {
+    /// float16 elements.
+    F16(&'a [half::f16]),
+    /// bfloat16 elements.
+    BF16(&'a [half::bf16]),
     /// float32 elements.
     F32(&'a [f32]),
     /// float64 elements.
@@ -28,18 +36,12 @@ pub enum DataRef<'a> {
 impl DataMut<'_> {
     /// The element type.
     pub fn dtype(&self) -> DType {
-        match self {
-            DataMut::F32(_) => DType::F32,
-            DataMut::F64(_) => DType::F64,
-        }
+        self.as_ref().dtype()
     }
 
     /// The number of elements.
     pub fn len(&self) -> usize {
-        match self {
-            DataMut::F32(d) => d.len(),
-            DataMut::F64(d) => d.len(),
-        }
+        self.as_ref().len()
     }
 
     /// Whether there are no elements.
@@ -50,6 +52,8 @@ impl DataMut<'_> {
     /// A shared view of the same elements.
     pub fn as_ref(&self) -> DataRef<'_> {
         match self {
+            DataMut::F16(d) => DataRef::F16(d),
+            DataMut::BF16(d) => DataRef::BF16(d),
             DataMut::F32(d) => DataRef::F32(d),
             DataMut::F64(d) => DataRef::F64(d),
         }
@@ -57,9 +61,21 @@ impl DataMut<'_> {
 }
 
 impl DataRef<'_> {
+    /// The elements widened to float32 (exact for every dtype but float64, which is rounded).
+    pub fn to_f32(&self) -> Vec<f32> {
+        match self {
+            DataRef::F16(d) => d.iter().map(|x| x.to_f32()).collect(),
+            DataRef::BF16(d) => d.iter().map(|x| x.to_f32()).collect(),
+            DataRef::F32(d) => d.to_vec(),
+            DataRef::F64(d) => d.iter().map(|&x| x as f32).collect(),
+        }
+    }
+
     /// The element type.
     pub fn dtype(&self) -> DType {
         match self {
+            DataRef::F16(_) => DType::F16,
+            DataRef::BF16(_) => DType::BF16,
             DataRef::F32(_) => DType::F32,
             DataRef::F64(_) => DType::F64,
         }
@@ -68,6 +84,8 @@ impl DataRef<'_> {
     /// The number of elements.
     pub fn len(&self) -> usize {
         match self {
+            DataRef::F16(d) => d.len(),
+            DataRef::BF16(d) => d.len(),
             DataRef::F32(d) => d.len(),
             DataRef::F64(d) => d.len(),
         }
@@ -121,6 +139,10 @@ impl<'a> TensorRef<'a> {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Buffer {
+    /// float16 elements.
+    F16(Vec<half::f16>),
+    /// bfloat16 elements.
+    BF16(Vec<half::bf16>),
     /// float32 elements.
     F32(Vec<f32>),
     /// float64 elements.
@@ -131,6 +153,8 @@ impl Buffer {
     /// `len` zeros of `dtype`.
     pub fn zeros(dtype: DType, len: usize) -> Self {
         match dtype {
+            DType::F16 => Buffer::F16(vec![half::f16::ZERO; len]),
+            DType::BF16 => Buffer::BF16(vec![half::bf16::ZERO; len]),
             DType::F32 => Buffer::F32(vec![0.0; len]),
             DType::F64 => Buffer::F64(vec![0.0; len]),
         }
@@ -154,6 +178,8 @@ impl Buffer {
     /// A shared view of the elements.
     pub fn as_ref(&self) -> DataRef<'_> {
         match self {
+            Buffer::F16(d) => DataRef::F16(d),
+            Buffer::BF16(d) => DataRef::BF16(d),
             Buffer::F32(d) => DataRef::F32(d),
             Buffer::F64(d) => DataRef::F64(d),
         }
@@ -162,6 +188,8 @@ impl Buffer {
     /// A mutable view of the elements.
     pub fn as_mut(&mut self) -> DataMut<'_> {
         match self {
+            Buffer::F16(d) => DataMut::F16(d),
+            Buffer::BF16(d) => DataMut::BF16(d),
             Buffer::F32(d) => DataMut::F32(d),
             Buffer::F64(d) => DataMut::F64(d),
         }

@@ -1,13 +1,14 @@
 //! `Adam::fused_step` against `Adam::step`, bit for bit (SPEC A.2 item 3).
 //!
 //! Random shapes (1-D lengths 0..5000, odd ones included, and 2-D and 3-D shapes), random
-//! hyper-parameters, both weight-decay orders, clipping off (None, 0, negative) and on,
-//! float32 and float64 in one batch, data with NaN, infinities and signed zeros, several steps.
+//! hyper-parameters, both weight-decay orders, clipping off (None, 0, negative) and on, every
+//! dtype in one batch (half precision with and without master weights, in both arithmetics),
+//! data with NaN, infinities and signed zeros, several steps.
 
 mod common;
 
-use adamant::{Adam, AdamConfig, Buffer, Optimizer, Param, State};
-use common::{bits, config, first_difference, value};
+use adamant::{Adam, AdamConfig, Buffer, DType, Grad, Optimizer, Param, State, TensorMut, TensorRef};
+use common::{bits, config, dtype, first_difference, value};
 use proptest::prelude::*;
 
 fn shape() -> impl Strategy<Value = Vec<usize>> {
@@ -21,41 +22,40 @@ fn shape() -> impl Strategy<Value = Vec<usize>> {
 #[derive(Debug, Clone)]
 struct Tensor {
     shape: Vec<usize>,
-    f64: bool,
+    dtype: DType,
     weight: Vec<f64>,
     /// One gradient per step.
     grads: Vec<Vec<f64>>,
 }
 
 fn tensor(steps: usize) -> impl Strategy<Value = Tensor> {
-    (shape(), any::<bool>()).prop_flat_map(move |(shape, f64)| {
+    (shape(), dtype()).prop_flat_map(move |(shape, dtype)| {
         let n: usize = shape.iter().product();
         (
             Just(shape),
-            Just(f64),
+            Just(dtype),
             prop::collection::vec(value(), n),
             prop::collection::vec(prop::collection::vec(value(), n), steps),
         )
-            .prop_map(|(shape, f64, weight, grads)| Tensor { shape, f64, weight, grads })
+            .prop_map(|(shape, dtype, weight, grads)| Tensor { shape, dtype, weight, grads })
     })
 }
 
 /// Runs every step with either path; returns the bits of every weight, mean and var.
 fn run(config: &AdamConfig, tensors: &[Tensor], steps: usize, fused: bool) -> Vec<Vec<u64>> {
     let mut adam = Adam::new(config.clone()).unwrap();
-    let mut weights: Vec<Buffer> = tensors.iter().map(|t| common::to_buffer(&t.weight, t.f64)).collect();
+    let mut weights: Vec<Buffer> = tensors.iter().map(|t| common::to_buffer(&t.weight, t.dtype)).collect();
     let mut states: Vec<State> = Vec::new();
     for step in 0..steps {
-        let grads: Vec<Buffer> = tensors.iter().map(|t| common::to_buffer(&t.grads[step], t.f64)).collect();
+        let grads: Vec<Buffer> = tensors.iter().map(|t| common::to_buffer(&t.grads[step], t.dtype)).collect();
         let mut params: Vec<Param<'_>> = weights
             .iter_mut()
             .zip(&grads)
             .zip(tensors)
             .enumerate()
-            .map(|(i, ((w, g), t))| match (w, g) {
-                (Buffer::F32(w), Buffer::F32(g)) => Param::dense(i, &t.shape, w, g),
-                (Buffer::F64(w), Buffer::F64(g)) => Param::dense(i, &t.shape, w, g),
-                _ => unreachable!(),
+            .map(|(i, ((w, g), t))| {
+                let grad = Grad::Dense(TensorRef { shape: &t.shape, data: g.as_ref() });
+                Param::new(i, TensorMut { shape: &t.shape, data: w.as_mut() }, grad)
             })
             .collect();
         if states.is_empty() {
@@ -70,6 +70,7 @@ fn run(config: &AdamConfig, tensors: &[Tensor], steps: usize, fused: bool) -> Ve
     let mut out: Vec<Vec<u64>> = weights.iter().map(|w| bits(w.as_ref())).collect();
     for state in &states {
         let State::Adam(s) = state else { unreachable!("Adam made these states") };
+        out.extend(s.master().map(|m| bits(adamant::DataRef::F32(m))));
         out.push(bits(s.mean()));
         out.push(bits(s.var()));
     }

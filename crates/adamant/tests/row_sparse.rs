@@ -4,12 +4,16 @@
 //! * the lazy update equals the dense update on exactly the listed rows and leaves every other
 //!   row (weight, mean, var) untouched, bitwise;
 //! * any reordering of the listed rows that keeps repeats in their order gives the same bits;
-//! * both the reference and the fused path, float32 and float64, NaN and infinities included.
+//! * both the reference and the fused path, every dtype (half precision with and without master
+//!   weights, in both arithmetics), NaN and infinities included.
 
 mod common;
 
-use adamant::{Adam, AdamConfig, Buffer, DataRef, Optimizer, Param, State, Updater};
-use common::{bits, config, first_difference, to_buffer, value};
+use adamant::{
+    Adam, AdamConfig, Buffer, DType, DataRef, Optimizer, Param, RowSparseRef, State, TensorMut, TensorRef,
+    Updater,
+};
+use common::{bits, config, dtype, first_difference, to_buffer, value};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -18,7 +22,7 @@ use serde_json::json;
 struct Case {
     rows: usize,
     row_len: usize,
-    f64: bool,
+    dtype: DType,
     weight: Vec<f64>,
     /// Per step: listed rows (unsorted, repeats allowed) and their values.
     steps: Vec<(Vec<i64>, Vec<f64>)>,
@@ -35,7 +39,9 @@ impl Case {
         let (indices, values) = &self.steps[s];
         let n = self.row_len;
         let mut listed = vec![false; self.rows];
-        match to_buffer(values, self.f64) {
+        match to_buffer(values, self.dtype) {
+            Buffer::F16(v) => Buffer::F16(densify(indices, &v, &mut listed, self.rows, n)),
+            Buffer::BF16(v) => Buffer::BF16(densify(indices, &v, &mut listed, self.rows, n)),
             Buffer::F32(v) => Buffer::F32(densify(indices, &v, &mut listed, self.rows, n)),
             Buffer::F64(v) => Buffer::F64(densify(indices, &v, &mut listed, self.rows, n)),
             _ => unreachable!(),
@@ -71,12 +77,12 @@ fn densify<T: Copy + Default + std::ops::Add<Output = T>>(
 }
 
 fn case(max_steps: usize) -> impl Strategy<Value = Case> {
-    (1usize..100, 0usize..12, any::<bool>(), 1..=max_steps).prop_flat_map(|(rows, row_len, f64, steps)| {
+    (1usize..100, 0usize..12, dtype(), 1..=max_steps).prop_flat_map(|(rows, row_len, dtype, steps)| {
         let step = (0usize..2 * rows + 1).prop_flat_map(move |k| {
             (prop::collection::vec(0..rows as i64, k), prop::collection::vec(value(), k * row_len))
         });
         (prop::collection::vec(value(), rows * row_len), prop::collection::vec(step, steps))
-            .prop_map(move |(weight, steps)| Case { rows, row_len, f64, weight, steps })
+            .prop_map(move |(weight, steps)| Case { rows, row_len, dtype, weight, steps })
     })
 }
 
@@ -90,20 +96,20 @@ struct Table {
 impl Table {
     fn new(case: &Case, config: &AdamConfig) -> Self {
         Table {
-            weight: to_buffer(&case.weight, case.f64),
+            weight: to_buffer(&case.weight, case.dtype),
             adam: Adam::new(config.clone()).unwrap(),
             state: None,
         }
     }
 
     fn step(&mut self, shape: &[usize], grad: Grad<'_>, fused: bool) {
-        let param = match (&mut self.weight, grad) {
-            (Buffer::F32(w), Grad::Dense(Buffer::F32(g))) => Param::dense(0, shape, w, g),
-            (Buffer::F64(w), Grad::Dense(Buffer::F64(g))) => Param::dense(0, shape, w, g),
-            (Buffer::F32(w), Grad::Sparse(r, Buffer::F32(g))) => Param::row_sparse(0, shape, w, r, g),
-            (Buffer::F64(w), Grad::Sparse(r, Buffer::F64(g))) => Param::row_sparse(0, shape, w, r, g),
-            _ => unreachable!(),
+        let grad = match grad {
+            Grad::Dense(g) => adamant::Grad::Dense(TensorRef { shape, data: g.as_ref() }),
+            Grad::Sparse(row_indices, g) => {
+                adamant::Grad::RowSparse(RowSparseRef { shape, row_indices, values: g.as_ref() })
+            }
         };
+        let param = Param::new(0, TensorMut { shape, data: self.weight.as_mut() }, grad);
         let mut params = [param];
         let state = self.state.get_or_insert_with(|| self.adam.create_state(&params[0].weight));
         let states = std::slice::from_mut(state);
@@ -114,10 +120,12 @@ impl Table {
         }
     }
 
-    /// Weight, mean and var as bit patterns.
+    /// Weight, mean and var as bit patterns (the master weight stands in for the weight when
+    /// there is one: the weight is its rounding).
     fn bits(&self) -> [Vec<u64>; 3] {
         let Some(State::Adam(s)) = &self.state else { unreachable!("stepped at least once") };
-        [bits(self.weight.as_ref()), bits(s.mean()), bits(s.var())]
+        let weight = s.master().map_or(self.weight.as_ref(), DataRef::F32);
+        [bits(weight), bits(s.mean()), bits(s.var())]
     }
 }
 
@@ -146,7 +154,7 @@ proptest! {
         let shape = case.shape();
         let (mut sparse, mut dense) = (Table::new(&case, &config), Table::new(&case, &config));
         for (s, (indices, values)) in case.steps.iter().enumerate() {
-            let values = to_buffer(values, case.f64);
+            let values = to_buffer(values, case.dtype);
             sparse.step(&shape, Grad::Sparse(indices, &values), fused);
             dense.step(&shape, Grad::Dense(&case.densified(s)), fused);
             for (name, (want, got)) in ["weight", "mean", "var"].iter().zip(dense.bits().iter().zip(&sparse.bits())) {
@@ -166,13 +174,13 @@ proptest! {
         let (mut lazy, mut dense) = (Table::new(&case, &config), Table::new(&case, &config));
         // A dense first step on both, so that the moments are not zero.
         let first: Vec<f64> = case.weight.iter().map(|w| 0.5 - w * 0.25).collect();
-        let first = to_buffer(&first, case.f64);
+        let first = to_buffer(&first, case.dtype);
         lazy.step(&shape, Grad::Dense(&first), fused);
         dense.step(&shape, Grad::Dense(&first), fused);
         let before = lazy.bits();
 
         let (indices, values) = &case.steps[0];
-        let values = to_buffer(values, case.f64);
+        let values = to_buffer(values, case.dtype);
         lazy.step(&shape, Grad::Sparse(indices, &values), fused);
         dense.step(&shape, Grad::Dense(&case.densified(0)), fused);
         let (after, want) = (lazy.bits(), dense.bits());
@@ -198,8 +206,8 @@ proptest! {
         let (indices, values) = &case.steps[0];
         let (permuted_indices, permuted_values) = permute_keeping_repeats(indices, values, case.row_len, shuffle);
         let (mut a, mut b) = (Table::new(&case, &config), Table::new(&case, &config));
-        a.step(&shape, Grad::Sparse(indices, &to_buffer(values, case.f64)), fused);
-        b.step(&shape, Grad::Sparse(&permuted_indices, &to_buffer(&permuted_values, case.f64)), fused);
+        a.step(&shape, Grad::Sparse(indices, &to_buffer(values, case.dtype)), fused);
+        b.step(&shape, Grad::Sparse(&permuted_indices, &to_buffer(&permuted_values, case.dtype)), fused);
         for (name, (x, y)) in ["weight", "mean", "var"].iter().zip(a.bits().iter().zip(&b.bits())) {
             if let Some(diff) = first_difference(name, x, y) {
                 prop_assert!(false, "{}", diff);

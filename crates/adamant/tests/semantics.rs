@@ -1,6 +1,6 @@
 //! SPEC Part A decisions that the golden vectors do not pin down on their own.
 
-use adamant::kernel::{dense, Scalars, StepScalars};
+use adamant::kernel::{Loop, Scalars, StepScalars};
 use adamant::{Param, Updater, WdOrder};
 use serde_json::{json, Value};
 
@@ -64,7 +64,7 @@ fn begin_num_update_starts_bias_correction_at_begin_plus_one() {
         wd_order: WdOrder::AfterClip,
     });
     let (mut w, mut m, mut v) = (w0.to_vec(), vec![0.0f32; 3], vec![0.0f32; 3]);
-    dense::reference(&mut w, &g, &mut m, &mut v, &s);
+    Loop::Reference.run(&mut w, &g, &mut m, &mut v, &s);
     assert_eq!(got, w.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
 }
 

@@ -6,11 +6,17 @@
 
 pub mod dense;
 pub mod element;
+pub mod per_op;
 pub mod real;
 pub mod rows;
 pub mod scalars;
+pub mod storage;
+pub mod target;
 
 pub use dense::Loop;
+pub use per_op::{HalfMath, PerOp};
 pub use real::Real;
 pub use rows::CoalescedRows;
 pub use scalars::{Scalars, StepScalars, WdOrder};
+pub use storage::{Half, Load, Stored};
+pub use target::{Mixed, Plain, Target};

@@ -2,7 +2,9 @@
 
 use std::ops::Range;
 
-use super::{Loop, Real, Scalars};
+use super::storage::Stored;
+use super::target::Target;
+use super::Loop;
 
 /// Where a coalesced row's gradient lives.
 #[derive(Debug, Clone, Copy)]
@@ -35,7 +37,7 @@ pub struct CoalescedRows<'a, T> {
     summed: Vec<T>,
 }
 
-impl<'a, T: Real> CoalescedRows<'a, T> {
+impl<'a, T: Stored> CoalescedRows<'a, T> {
     /// Coalesces `indices` (each in `0..rows`, checked by the caller) with their `values`
     /// (`indices.len() * row_len` elements).
     pub fn new(indices: &[i64], values: &'a [T], row_len: usize) -> Self {
@@ -96,48 +98,27 @@ impl<'a, T: Real> CoalescedRows<'a, T> {
     }
 }
 
-/// The lazy update: only the listed rows of `w`, `m` and `v` change, each by the dense formula
-/// with its gradient row. Work is proportional to the listed rows.
-pub fn lazy<T: Real>(
-    w: &mut [T],
-    m: &mut [T],
-    v: &mut [T],
-    rows: &CoalescedRows<'_, T>,
-    s: &Scalars<T>,
-    l: Loop,
-) {
+/// The lazy update: only the listed rows change, each by the dense formula with its gradient
+/// row. Work is proportional to the listed rows.
+pub fn lazy<G: Stored>(target: &mut impl Target<G>, rows: &CoalescedRows<'_, G>, l: Loop) {
     for (row, g) in rows.iter() {
-        let span = rows.span(row);
-        l.run(&mut w[span.clone()], g, &mut m[span.clone()], &mut v[span], s);
+        target.update(rows.span(row), g, l);
     }
 }
 
 /// The standard update: every row changes; rows that are not listed get a zero gradient, so the
 /// result is bit-identical to the dense update on the densified gradient.
-pub fn standard<T: Real>(
-    w: &mut [T],
-    m: &mut [T],
-    v: &mut [T],
-    rows: &CoalescedRows<'_, T>,
-    s: &Scalars<T>,
-    l: Loop,
-) {
-    let row_len = rows.row_len;
-    let zeros = vec![T::ZERO; row_len];
-    let total_rows = w.len().checked_div(row_len).unwrap_or(0);
-    let mut run_zero_rows = |from: usize, to: usize| {
-        for row in from..to {
-            let span = rows.span(row);
-            l.run(&mut w[span.clone()], &zeros, &mut m[span.clone()], &mut v[span], s);
-        }
-    };
+pub fn standard<G: Stored>(target: &mut impl Target<G>, rows: &CoalescedRows<'_, G>, l: Loop) {
+    let zeros = vec![G::ZERO; rows.row_len];
+    let total_rows = target.len().checked_div(rows.row_len).unwrap_or(0);
     let mut next = 0;
-    for (row, _) in rows.iter() {
-        run_zero_rows(next, row);
+    for row in rows.iter().map(|(row, _)| row).chain([total_rows]) {
+        for zero_row in next..row {
+            target.update(rows.span(zero_row), &zeros, l);
+        }
         next = row + 1;
     }
-    run_zero_rows(next, total_rows);
-    lazy(w, m, v, rows, s, l);
+    lazy(target, rows, l);
 }
 
 #[cfg(test)]

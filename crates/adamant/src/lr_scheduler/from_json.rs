@@ -77,17 +77,8 @@ impl LrScheduler {
                 LrScheduler::cosine(max_update, base_lr, final_lr)?
             }
         };
-        let mode = match f.str("warmup_mode")? {
-            None | Some("linear") => WarmupMode::Linear,
-            Some("constant") => WarmupMode::Constant,
-            Some(other) => {
-                return Err(Error::InvalidHyperParameter {
-                    name: "warmup_mode",
-                    value: other.to_string(),
-                    reason: "must be linear or constant",
-                })
-            }
-        };
+        let modes = [("linear", WarmupMode::Linear), ("constant", WarmupMode::Constant)];
+        let mode = f.choice("warmup_mode", &modes, "must be linear or constant")?.unwrap_or_default();
         let steps = f.u64("warmup_steps")?.unwrap_or(0);
         let begin = f.f64("warmup_begin_lr")?.unwrap_or(0.0);
         scheduler.with_warmup(steps, begin, mode)

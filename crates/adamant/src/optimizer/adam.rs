@@ -18,21 +18,29 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::kernel::{rows, CoalescedRows, Loop, Real, Scalars, StepScalars};
+use half::{bf16, f16};
+
+use crate::kernel::{
+    rows, CoalescedRows, HalfMath, Loop, Mixed, PerOp, Plain, Scalars, StepScalars, Stored, Target,
+};
 use crate::optimizer::adam_config::AdamConfig;
 use crate::optimizer::base::OptimizerBase;
 use crate::optimizer::interface::{Optimizer, State};
 use crate::param::{Grad, Param};
 use crate::tensor::{shape_len, Buffer, DataMut, DataRef, TensorMut};
 
-/// Adam's state for one parameter: the first and second moments, in the weight's dtype.
+/// Adam's state for one parameter: the first and second moments, and for half-precision
+/// weights with `multi_precision` a float32 master copy of the weight.
 ///
-/// Built only by [`Adam`] (so the arrays always match the shape); read with the accessors.
+/// The moments are kept in the weight's dtype, or in float32 with a master copy. Built only by
+/// [`Adam`] (so the arrays always match the shape); read with the accessors.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdamState {
     shape: Vec<usize>,
+    dtype: DType,
     mean: Buffer,
     var: Buffer,
+    master: Option<Vec<f32>>,
 }
 
 impl AdamState {
@@ -51,9 +59,14 @@ impl AdamState {
         self.var.as_ref()
     }
 
-    /// The dtype the moments are kept in.
+    /// The float32 master copy of the weight (half-precision weights with `multi_precision`).
+    pub fn master(&self) -> Option<&[f32]> {
+        self.master.as_deref()
+    }
+
+    /// The dtype of the weight this state belongs to.
     pub fn dtype(&self) -> DType {
-        self.mean.dtype()
+        self.dtype
     }
 }
 
@@ -129,7 +142,7 @@ impl Adam {
         for (param, state) in params.iter_mut().zip(states.iter_mut()) {
             let scalars = self.scalars(param.index);
             let State::Adam(state) = state;
-            apply(param, state, &scalars, self.lazy_update, path);
+            apply(param, state, &scalars, self.lazy_update, self.base.config().half_math, path);
         }
         Ok(())
     }
@@ -156,22 +169,50 @@ impl Adam {
     }
 }
 
-/// Runs one parameter's elements through the chosen loop.
-fn apply(param: &mut Param<'_>, state: &mut AdamState, scalars: &StepScalars, lazy: bool, path: Loop) {
+/// Runs one parameter's elements through the chosen loop, in the arithmetic its dtype and
+/// options call for.
+fn apply(
+    param: &mut Param<'_>,
+    state: &mut AdamState,
+    s: &StepScalars,
+    lazy: bool,
+    half_math: HalfMath,
+    l: Loop,
+) {
     let row_len = param.row_len();
     let (grad, row_indices) = match param.grad {
         Grad::Dense(g) => (g.data, None),
         Grad::RowSparse(g) => (g.values, Some(g.row_indices)),
     };
-    let sparse = |rows| Sparse { rows, row_len, lazy };
-    match (&mut param.weight.data, grad, &mut state.mean, &mut state.var) {
-        (DataMut::F32(w), DataRef::F32(g), Buffer::F32(m), Buffer::F32(v)) => {
-            update(w, g, m, v, row_indices.map(sparse), scalars, path)
+    let sparse = row_indices.map(|rows| Sparse { rows, row_len, lazy });
+    let per_op = half_math == HalfMath::PerOp;
+    let AdamState { mean, var, master, .. } = state;
+    match (&mut param.weight.data, grad, mean, var, master) {
+        (DataMut::F32(w), DataRef::F32(g), Buffer::F32(m), Buffer::F32(v), None) => {
+            run(Plain { w, m, v, s: Scalars::<f32>::new(s) }, g, sparse, l)
         }
-        (DataMut::F64(w), DataRef::F64(g), Buffer::F64(m), Buffer::F64(v)) => {
-            update(w, g, m, v, row_indices.map(sparse), scalars, path)
+        (DataMut::F64(w), DataRef::F64(g), Buffer::F64(m), Buffer::F64(v), None) => {
+            run(Plain { w, m, v, s: Scalars::<f64>::new(s) }, g, sparse, l)
         }
-        _ => unreachable!("Adam::check accepted only matching dtypes"),
+        (DataMut::F16(w), DataRef::F16(g), Buffer::F32(m), Buffer::F32(v), Some(master)) => {
+            run(Mixed { w, master, m, v, s: Scalars::new(s) }, g, sparse, l)
+        }
+        (DataMut::BF16(w), DataRef::BF16(g), Buffer::F32(m), Buffer::F32(v), Some(master)) => {
+            run(Mixed { w, master, m, v, s: Scalars::new(s) }, g, sparse, l)
+        }
+        (DataMut::F16(w), DataRef::F16(g), Buffer::F16(m), Buffer::F16(v), None) if per_op => {
+            run(Plain { w, m, v, s: Scalars::<PerOp<f16>>::new(s) }, g, sparse, l)
+        }
+        (DataMut::F16(w), DataRef::F16(g), Buffer::F16(m), Buffer::F16(v), None) => {
+            run(Plain { w, m, v, s: Scalars::<f32>::new(s) }, g, sparse, l)
+        }
+        (DataMut::BF16(w), DataRef::BF16(g), Buffer::BF16(m), Buffer::BF16(v), None) if per_op => {
+            run(Plain { w, m, v, s: Scalars::<PerOp<bf16>>::new(s) }, g, sparse, l)
+        }
+        (DataMut::BF16(w), DataRef::BF16(g), Buffer::BF16(m), Buffer::BF16(v), None) => {
+            run(Plain { w, m, v, s: Scalars::<f32>::new(s) }, g, sparse, l)
+        }
+        _ => unreachable!("Adam::check accepted only states made for this weight"),
     }
 }
 
@@ -182,25 +223,19 @@ struct Sparse<'a> {
     lazy: bool,
 }
 
-/// One tensor's update in the type it computes in; `sparse` is `None` for a dense gradient.
-fn update<T: Real>(
-    w: &mut [T],
-    g: &[T],
-    m: &mut [T],
-    v: &mut [T],
-    sparse: Option<Sparse<'_>>,
-    s: &StepScalars,
-    path: Loop,
-) {
-    let s = Scalars::<T>::new(s);
+/// One tensor's update; `sparse` is `None` for a dense gradient.
+fn run<G: Stored>(mut target: impl Target<G>, g: &[G], sparse: Option<Sparse<'_>>, l: Loop) {
     match sparse {
-        None => path.run(w, g, m, v, &s),
+        None => {
+            let len = target.len();
+            target.update(0..len, g, l)
+        }
         Some(Sparse { rows, row_len, lazy }) => {
             let rows = CoalescedRows::new(rows, g, row_len);
             if lazy {
-                rows::lazy(w, m, v, &rows, &s, path)
+                rows::lazy(&mut target, &rows, l)
             } else {
-                rows::standard(w, m, v, &rows, &s, path)
+                rows::standard(&mut target, &rows, l)
             }
         }
     }
@@ -222,10 +257,17 @@ impl Optimizer for Adam {
     fn create_state(&self, weight: &TensorMut<'_>) -> State {
         let dtype = weight.data.dtype();
         let len = shape_len(weight.shape);
+        // As MXNet's create_state_multi_precision, and for bfloat16 too: a float32 master copy
+        // and float32 moments. Other dtypes ignore multi_precision.
+        let master =
+            (self.base.config().multi_precision && dtype.is_half()).then(|| weight.data.as_ref().to_f32());
+        let moments = if master.is_some() { DType::F32 } else { dtype };
         State::Adam(AdamState {
             shape: weight.shape.to_vec(),
-            mean: Buffer::zeros(dtype, len),
-            var: Buffer::zeros(dtype, len),
+            dtype,
+            mean: Buffer::zeros(moments, len),
+            var: Buffer::zeros(moments, len),
+            master,
         })
     }
 

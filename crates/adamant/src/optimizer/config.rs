@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::json_fields::{as_f64, index_key, wrong_type, JsonFields};
-use crate::kernel::WdOrder;
+use crate::kernel::{HalfMath, WdOrder};
 use crate::lr_scheduler::LrScheduler;
 
 /// Per-parameter multipliers of the learning rate or of weight decay.
@@ -103,6 +103,8 @@ pub struct OptimizerConfig {
     pub wd_mult: Multipliers,
     /// Whether weight decay joins the gradient after clipping (MXNet 2.0) or before (1.x).
     pub wd_order: WdOrder,
+    /// How half-precision weights without master weights are computed.
+    pub half_math: HalfMath,
 }
 
 impl Default for OptimizerConfig {
@@ -119,6 +121,7 @@ impl Default for OptimizerConfig {
             lr_mult: Multipliers::default(),
             wd_mult: Multipliers::default(),
             wd_order: WdOrder::AfterClip,
+            half_math: HalfMath::RoundOnce,
         }
     }
 }
@@ -138,7 +141,7 @@ pub(crate) fn check_non_negative(name: &'static str, value: f64) -> Result<()> {
 
 impl OptimizerConfig {
     /// The base hyper-parameter names the registry accepts (MXNet's argument names).
-    pub const KEYS: [&'static str; 11] = [
+    pub const KEYS: [&'static str; 12] = [
         "learning_rate",
         "lr_scheduler",
         "rescale_grad",
@@ -150,6 +153,7 @@ impl OptimizerConfig {
         "lr_mult",
         "wd_mult",
         "wd_order",
+        "half_math",
     ];
 
     /// Checks every value; the error names the first one out of range.
@@ -205,17 +209,14 @@ impl OptimizerConfig {
                 *(if key == "lr_mult" { &mut self.lr_mult } else { &mut self.wd_mult }) = m;
             }
             "wd_order" => {
-                self.wd_order = match f.str(key)? {
-                    None | Some("after_clip") => WdOrder::AfterClip,
-                    Some("before_clip") => WdOrder::BeforeClip,
-                    Some(other) => {
-                        return Err(Error::InvalidHyperParameter {
-                            name: "wd_order",
-                            value: other.to_string(),
-                            reason: "must be after_clip or before_clip",
-                        })
-                    }
-                }
+                let options = [("after_clip", WdOrder::AfterClip), ("before_clip", WdOrder::BeforeClip)];
+                let reason = "must be after_clip or before_clip";
+                self.wd_order = f.choice("wd_order", &options, reason)?.unwrap_or_default();
+            }
+            "half_math" => {
+                let options = [("round_once", HalfMath::RoundOnce), ("per_op", HalfMath::PerOp)];
+                let reason = "must be round_once or per_op";
+                self.half_math = f.choice("half_math", &options, reason)?.unwrap_or_default();
             }
             _ => return Ok(false),
         }

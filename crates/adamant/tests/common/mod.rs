@@ -1,7 +1,8 @@
 //! Strategies and comparisons shared by the property tests.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use adamant::{AdamConfig, Buffer, DataRef, OptimizerConfig, WdOrder};
+use adamant::{AdamConfig, Buffer, DType, DataRef, HalfMath, OptimizerConfig, WdOrder};
+use half::{bf16, f16};
 use proptest::prelude::*;
 
 /// Values that exercise the formula's edges as well as its ordinary range.
@@ -23,40 +24,52 @@ pub fn finite_value() -> impl Strategy<Value = f64> {
     prop_oneof![8 => -4.0..4.0f64, 1 => Just(0.0), 1 => Just(-0.0)]
 }
 
-/// Random Adam configurations: rates, decays, both weight-decay orders, clipping off in each
-/// of its spellings (None, 0, negative) and on, `begin_num_update`.
-pub fn config() -> impl Strategy<Value = AdamConfig> {
-    let clip = prop_oneof![Just(None), Just(Some(0.0)), Just(Some(-1.0)), (0.01..5.0f64).prop_map(Some)];
-    let order = prop_oneof![Just(WdOrder::AfterClip), Just(WdOrder::BeforeClip)];
-    (
-        (0.0..1.0f64, 0.0..1.0f64, prop_oneof![Just(0.0), Just(1e-8), 1e-8..1e-2f64]),
-        (0.0..1.0f64, 0.0..0.5f64, 0.0..2.0f64, clip, order, 0u64..20),
-    )
-        .prop_map(|((beta1, beta2, epsilon), (lr, wd, rescale_grad, clip_gradient, wd_order, begin))| {
-            AdamConfig {
-                beta1,
-                beta2,
-                epsilon,
-                base: OptimizerConfig {
-                    learning_rate: Some(lr),
-                    wd,
-                    rescale_grad,
-                    clip_gradient,
-                    wd_order,
-                    begin_num_update: begin,
-                    ..OptimizerConfig::default()
-                },
-                ..AdamConfig::default()
-            }
-        })
+/// Every dtype.
+pub fn dtype() -> impl Strategy<Value = DType> {
+    prop_oneof![Just(DType::F16), Just(DType::BF16), Just(DType::F32), Just(DType::F64)]
 }
 
-/// `values` as a float64 buffer, or rounded to a float32 one.
-pub fn to_buffer(values: &[f64], f64: bool) -> Buffer {
-    if f64 {
-        Buffer::F64(values.to_vec())
-    } else {
-        Buffer::F32(values.iter().map(|&x| x as f32).collect())
+/// Random Adam configurations: rates, decays, both weight-decay orders, clipping off in each
+/// of its spellings (None, 0, negative) and on, `begin_num_update`, master weights on or off,
+/// both half-precision arithmetics.
+pub fn config() -> impl Strategy<Value = AdamConfig> {
+    let clip = prop_oneof![Just(None), Just(Some(0.0)), Just(Some(-1.0)), (0.01..5.0f64).prop_map(Some)];
+    let wd_order = prop_oneof![Just(WdOrder::AfterClip), Just(WdOrder::BeforeClip)];
+    let half_math = prop_oneof![Just(HalfMath::RoundOnce), Just(HalfMath::PerOp)];
+    let epsilon = prop_oneof![Just(0.0), Just(1e-8), 1e-8..1e-2f64];
+    let adam = (0.0..1.0f64, 0.0..1.0f64, epsilon);
+    let base = (0.0..1.0f64, 0.0..0.5f64, 0.0..2.0f64, clip, wd_order, 0u64..20, any::<bool>(), half_math);
+    (adam, base).prop_map(|((beta1, beta2, epsilon), base)| {
+        let (lr, wd, rescale_grad, clip_gradient, wd_order, begin_num_update, multi_precision, half_math) =
+            base;
+        AdamConfig {
+            beta1,
+            beta2,
+            epsilon,
+            base: OptimizerConfig {
+                learning_rate: Some(lr),
+                wd,
+                rescale_grad,
+                clip_gradient,
+                wd_order,
+                begin_num_update,
+                multi_precision,
+                half_math,
+                ..OptimizerConfig::default()
+            },
+            ..AdamConfig::default()
+        }
+    })
+}
+
+/// `values` rounded to `dtype`.
+pub fn to_buffer(values: &[f64], dtype: DType) -> Buffer {
+    match dtype {
+        DType::F16 => Buffer::F16(values.iter().map(|&x| f16::from_f64(x)).collect()),
+        // Through float32: half 2.4.1's bf16::from_f64 is not correctly rounded for some inputs.
+        DType::BF16 => Buffer::BF16(values.iter().map(|&x| bf16::from_f32(x as f32)).collect()),
+        DType::F32 => Buffer::F32(values.iter().map(|&x| x as f32).collect()),
+        _ => Buffer::F64(values.to_vec()),
     }
 }
 
@@ -70,7 +83,9 @@ pub fn bits(data: DataRef<'_>) -> Vec<u64> {
     match data {
         DataRef::F32(d) => d.iter().map(|x| if x.is_nan() { NAN } else { u64::from(x.to_bits()) }).collect(),
         DataRef::F64(d) => d.iter().map(|x| if x.is_nan() { NAN } else { x.to_bits() }).collect(),
-        _ => unreachable!("only float32 and float64 are generated"),
+        DataRef::F16(d) => d.iter().map(|x| if x.is_nan() { NAN } else { u64::from(x.to_bits()) }).collect(),
+        DataRef::BF16(d) => d.iter().map(|x| if x.is_nan() { NAN } else { u64::from(x.to_bits()) }).collect(),
+        _ => unreachable!("a dtype this test does not know"),
     }
 }
 

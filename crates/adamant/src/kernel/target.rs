@@ -1,0 +1,73 @@
+//! What a loop updates: a weight with its moments, with or without a float32 master copy.
+
+use std::ops::Range;
+
+use super::storage::{Half, Load, Stored};
+use super::{Loop, Real, Scalars};
+
+/// Arrays that a gradient of element type `G` updates, span by span.
+///
+/// Dense updates run one span over everything; row-sparse updates run one span per row.
+pub trait Target<G: Stored> {
+    /// Elements in the weight.
+    fn len(&self) -> usize;
+
+    /// Whether the weight is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Updates the elements in `span` with their gradient `g` (`g.len() == span.len()`).
+    fn update(&mut self, span: Range<usize>, g: &[G], l: Loop);
+}
+
+/// A weight and its moments, all stored as `S`, computed in `C`.
+#[derive(Debug)]
+pub struct Plain<'a, S, C> {
+    /// The weight.
+    pub w: &'a mut [S],
+    /// The first moment.
+    pub m: &'a mut [S],
+    /// The second moment.
+    pub v: &'a mut [S],
+    /// The step's scalars in `C`.
+    pub s: Scalars<C>,
+}
+
+impl<S: Load<C>, C: Real> Target<S> for Plain<'_, S, C> {
+    fn len(&self) -> usize {
+        self.w.len()
+    }
+
+    #[inline]
+    fn update(&mut self, span: Range<usize>, g: &[S], l: Loop) {
+        l.run(&mut self.w[span.clone()], g, &mut self.m[span.clone()], &mut self.v[span], &self.s)
+    }
+}
+
+/// A half-precision weight with a float32 master copy and float32 moments.
+#[derive(Debug)]
+pub struct Mixed<'a, H> {
+    /// The half weight, written as the rounded master.
+    pub w: &'a mut [H],
+    /// The float32 master weight the update is computed on.
+    pub master: &'a mut [f32],
+    /// The first moment.
+    pub m: &'a mut [f32],
+    /// The second moment.
+    pub v: &'a mut [f32],
+    /// The step's scalars.
+    pub s: Scalars<f32>,
+}
+
+impl<H: Half> Target<H> for Mixed<'_, H> {
+    fn len(&self) -> usize {
+        self.w.len()
+    }
+
+    #[inline]
+    fn update(&mut self, span: Range<usize>, g: &[H], l: Loop) {
+        let (w, master) = (&mut self.w[span.clone()], &mut self.master[span.clone()]);
+        l.run_mixed(w, master, g, &mut self.m[span.clone()], &mut self.v[span], &self.s)
+    }
+}
