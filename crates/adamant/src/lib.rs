@@ -44,6 +44,7 @@
 
 pub mod dtype;
 pub mod error;
+mod index_map;
 mod json_fields;
 pub mod kernel;
 pub mod lr_scheduler;

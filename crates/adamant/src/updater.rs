@@ -1,35 +1,67 @@
 //! The object users hold: an optimizer plus the state of every parameter it has seen.
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
 
 use crate::error::{Error, Result};
+use crate::index_map::{IndexHasher, IndexMap};
 use crate::optimizer::interface::{Optimizer, State};
 use crate::param::Param;
 
 /// Owns an optimizer and the per-parameter state, created on the first sight of an index.
 ///
+/// A batch is applied in one parallel pass (with the optimizer's fused step), on the threads
+/// of [`Updater::set_threads`] or of rayon's global pool. Results are the same bits for every
+/// thread count.
+///
 /// ```
 /// use adamant::{Param, Updater};
 /// let adam = adamant::create("adam", &serde_json::json!({"learning_rate": 0.01})).unwrap();
 /// let mut updater = Updater::new(adam);
+/// updater.set_threads(2).unwrap();
 /// let (mut w0, g0) = (vec![1.0f32; 3], vec![0.5f32; 3]);
 /// let (mut w1, g1) = (vec![1.0f64; 2], vec![-0.5f64; 2]);
 /// updater
 ///     .update(&mut [Param::dense(0, &[3], &mut w0, &g0), Param::dense(1, &[2], &mut w1, &g1)])
 ///     .unwrap();
 /// assert!(w0[0] < 1.0 && w1[0] > 1.0);
-/// assert_eq!(updater.optimizer().base().update_counts().len(), 2);
+/// assert_eq!(updater.optimizer().base().update_count(1), Some(1));
 /// ```
 #[derive(Debug)]
 pub struct Updater {
     optimizer: Box<dyn Optimizer>,
-    states: BTreeMap<usize, State>,
+    /// States in order of creation; `slots` maps a parameter index to its position here.
+    states: Vec<State>,
+    slots: IndexMap<usize>,
+    /// The pool batches run on; `None` means rayon's global pool.
+    pool: Option<rayon::ThreadPool>,
 }
 
 impl Updater {
     /// An updater with no state yet.
     pub fn new(optimizer: Box<dyn Optimizer>) -> Self {
-        Updater { optimizer, states: BTreeMap::new() }
+        Updater { optimizer, states: Vec::new(), slots: IndexMap::default(), pool: None }
+    }
+
+    /// Runs batches on `threads` threads from now on (0: rayon's global pool, one thread per
+    /// core). The results do not depend on it.
+    pub fn set_threads(&mut self, threads: usize) -> Result<()> {
+        self.pool = match threads {
+            0 => None,
+            n => Some(rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| {
+                Error::InvalidHyperParameter {
+                    name: "threads",
+                    value: format!("{n} ({e})"),
+                    reason: "cannot start",
+                }
+            })?),
+        };
+        Ok(())
+    }
+
+    /// The number of threads batches run on.
+    pub fn threads(&self) -> usize {
+        self.pool.as_ref().map_or_else(rayon::current_num_threads, rayon::ThreadPool::current_num_threads)
     }
 
     /// The optimizer.
@@ -44,44 +76,66 @@ impl Updater {
 
     /// The state of parameter `index`, once it has been updated.
     pub fn state(&self, index: usize) -> Option<&State> {
-        self.states.get(&index)
+        self.slots.get(&index).map(|&slot| &self.states[slot])
     }
 
-    /// Every state, by index.
-    pub fn states(&self) -> &BTreeMap<usize, State> {
-        &self.states
+    /// Every state with its parameter index, in index order.
+    pub fn states(&self) -> Vec<(usize, &State)> {
+        let mut all: Vec<(usize, &State)> =
+            self.slots.iter().map(|(&i, &slot)| (i, &self.states[slot])).collect();
+        all.sort_unstable_by_key(|&(i, _)| i);
+        all
     }
 
-    /// Applies one batch: each parameter's gradient to its weight, in order.
+    /// Applies one batch: each parameter's gradient to its weight.
     ///
     /// The whole batch is checked before any element is touched (shapes, dtypes, states,
     /// repeated indices); on error nothing has changed.
     pub fn update(&mut self, batch: &mut [Param<'_>]) -> Result<()> {
-        let mut indices: Vec<usize> = batch.iter().map(|p| p.index).collect();
-        indices.sort_unstable();
-        if let Some(pair) = indices.windows(2).find(|pair| pair[0] == pair[1]) {
-            return Err(Error::DuplicateIndex { index: pair[0] });
+        let slots: Vec<Option<usize>> = batch.iter().map(|p| self.slots.get(&p.index).copied()).collect();
+        self.check_unique(batch, &slots)?;
+        for (param, slot) in batch.iter().zip(&slots) {
+            self.optimizer.check(param, slot.map(|s| &self.states[s]))?;
         }
-        for param in batch.iter() {
-            self.optimizer.check(param, self.states.get(&param.index))?;
-        }
-        // Move the states out for the call and back after it; new ones are created here.
-        let mut created = Vec::with_capacity(batch.len());
-        let mut states: Vec<State> = batch
+        let existing = self.states.len();
+        let slots: Vec<usize> = batch
             .iter()
-            .map(|p| {
-                let existing = self.states.remove(&p.index);
-                created.push(existing.is_none());
-                existing.unwrap_or_else(|| self.optimizer.create_state(&p.weight))
+            .zip(slots)
+            .map(|(param, slot)| {
+                slot.unwrap_or_else(|| {
+                    self.states.push(self.optimizer.create_state(&param.weight));
+                    self.slots.insert(param.index, self.states.len() - 1);
+                    self.states.len() - 1
+                })
             })
             .collect();
-        let result = self.optimizer.update(batch, &mut states);
-        for ((param, state), new) in batch.iter().zip(states).zip(created) {
-            // On error the optimizer changed nothing: keep the old states, drop the new ones.
-            if result.is_ok() || !new {
-                self.states.insert(param.index, state);
-            }
+        let mut all: Vec<Option<&mut State>> = self.states.iter_mut().map(Some).collect();
+        let mut states: Vec<&mut State> =
+            slots.iter().map(|&s| all[s].take().expect("indices were checked to be unique")).collect();
+        let result = match &self.pool {
+            Some(pool) => pool.install(|| self.optimizer.update(batch, &mut states)),
+            None => self.optimizer.update(batch, &mut states),
+        };
+        if result.is_err() {
+            // The optimizer changed nothing; forget the states this batch created.
+            self.slots.retain(|_, slot| *slot < existing);
+            self.states.truncate(existing);
         }
         result
+    }
+
+    fn check_unique(&self, batch: &[Param<'_>], slots: &[Option<usize>]) -> Result<()> {
+        let mut seen = vec![false; self.states.len()];
+        let mut new: HashSet<usize, BuildHasherDefault<IndexHasher>> = HashSet::default();
+        for (param, slot) in batch.iter().zip(slots) {
+            let first = match slot {
+                Some(s) => !std::mem::replace(&mut seen[*s], true),
+                None => new.insert(param.index),
+            };
+            if !first {
+                return Err(Error::DuplicateIndex { index: param.index });
+            }
+        }
+        Ok(())
     }
 }

@@ -112,7 +112,7 @@ impl Table {
         let param = Param::new(0, TensorMut { shape, data: self.weight.as_mut() }, grad);
         let mut params = [param];
         let state = self.state.get_or_insert_with(|| self.adam.create_state(&params[0].weight));
-        let states = std::slice::from_mut(state);
+        let states = &mut [state];
         if fused {
             self.adam.fused_step(&mut params, states).unwrap();
         } else {

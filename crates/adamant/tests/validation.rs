@@ -119,7 +119,7 @@ impl Fixture {
         (
             self.w0.iter().map(|x| x.to_bits()).collect(),
             self.w1.iter().map(|x| x.to_bits()).collect(),
-            self.updater.states().iter().map(|(i, s)| (*i, s.clone())).collect(),
+            self.updater.states().into_iter().map(|(i, s)| (i, s.clone())).collect(),
             base.update_counts().iter().map(|(i, c)| (*i, *c)).collect(),
             base.num_update(),
         )
@@ -249,8 +249,8 @@ fn adam_step_checks_the_whole_batch_before_counting() {
     let mut adam = Adam::new(AdamConfig::default()).unwrap();
     let (mut w0, mut w1, g) = (vec![1.0f32; 3], vec![1.0f32; 3], vec![0.5f32; 3]);
     let mut params = [Param::dense(0, &[3], &mut w0, &g), Param::dense(1, &[3], &mut w1, &g)];
-    let mut states = [adam.create_state(&params[0].weight)];
-    assert_eq!(adam.step(&mut params, &mut states), Err(Error::StateCount { params: 2, states: 1 }));
+    let mut state = adam.create_state(&params[0].weight);
+    assert_eq!(adam.step(&mut params, &mut [&mut state]), Err(Error::StateCount { params: 2, states: 1 }));
     assert_eq!(adam.base().num_update(), 0);
     assert!(adam.base().update_counts().is_empty());
 }

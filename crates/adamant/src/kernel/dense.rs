@@ -1,6 +1,13 @@
 //! The element loops: every element of a span is updated. Row-sparse updates run them on rows.
+//!
+//! [`Loop::Reference`] is the definition: one element at a time, flags read at run time. The
+//! fast loops are the same formula with the flags as constants (so the inner loop is
+//! branch-free and vectorises), each built for every instruction-set level and chosen by
+//! [`Isa::current`]. Half-precision elements are widened to float32 a block at a time, run
+//! through the float32 loop and rounded back, which gives the same bits as element by element.
 
 use super::element::adam;
+use super::isa::Isa;
 use super::storage::{Half, Load};
 use super::{Real, Scalars};
 
@@ -9,7 +16,7 @@ use super::{Real, Scalars};
 pub enum Loop {
     /// One element at a time with the flags read at run time: the definition of the result.
     Reference,
-    /// The fast loop.
+    /// The fast loop: SIMD for the instruction set in use.
     Fused,
 }
 
@@ -34,12 +41,7 @@ impl Loop {
                     (w[i], m[i], v[i]) = (S::store(wi), S::store(mi), S::store(vi));
                 }
             }
-            Loop::Fused => match (s.wd_before_clip, s.clip_on) {
-                (false, false) => fused::<S, C, false, false>(w, g, m, v, s),
-                (false, true) => fused::<S, C, false, true>(w, g, m, v, s),
-                (true, false) => fused::<S, C, true, false>(w, g, m, v, s),
-                (true, true) => fused::<S, C, true, true>(w, g, m, v, s),
-            },
+            Loop::Fused => S::fused(w, g, m, v, s),
         }
     }
 
@@ -67,20 +69,97 @@ impl Loop {
                     (master[i], m[i], v[i], w[i]) = (wi, mi, vi, H::from_f32(wi));
                 }
             }
-            Loop::Fused => match (s.wd_before_clip, s.clip_on) {
-                (false, false) => fused_mixed::<H, false, false>(w, master, g, m, v, s),
-                (false, true) => fused_mixed::<H, false, true>(w, master, g, m, v, s),
-                (true, false) => fused_mixed::<H, true, false>(w, master, g, m, v, s),
-                (true, true) => fused_mixed::<H, true, true>(w, master, g, m, v, s),
-            },
+            Loop::Fused => with_flags!(s, mixed_blocks::<H>(w, master, g, m, v, s)),
         }
     }
 }
 
-/// The fast loop: the flags are constants, so the inner loop is branch-free and the compiler
-/// can vectorise it. Bit-identical to the reference loop.
+/// Calls `f::<T.., WD_BEFORE_CLIP, CLIP_ON>` with the flags of `s` as constants.
+macro_rules! with_flags {
+    ($s:expr, $f:ident::<$($t:ty),*>($($arg:expr),*)) => {
+        match ($s.wd_before_clip, $s.clip_on) {
+            (false, false) => $f::<$($t,)* false, false>($($arg),*),
+            (false, true) => $f::<$($t,)* false, true>($($arg),*),
+            (true, false) => $f::<$($t,)* true, false>($($arg),*),
+            (true, true) => $f::<$($t,)* true, true>($($arg),*),
+        }
+    };
+}
+use with_flags;
+
+/// Defines `$name` (generic parameters `[..]`, their names `names[..]`), which runs `$body` compiled
+/// for the instruction set in use.
+///
+/// `$body` is `#[inline(always)]` and so is everything it calls, so each copy below is the
+/// whole loop compiled with that copy's target features.
+macro_rules! multiversion {
+    ($(#[$attr:meta])* fn $name:ident[$($gp:tt)*] names[$($gn:tt)*]($($arg:ident: $ty:ty),*) => $body:ident[$($ga:tt)*]) => {
+        $(#[$attr])*
+        #[inline]
+        fn $name<$($gp)*>($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,f16c")]
+            fn avx2<$($gp)*>($($arg: $ty),*) {
+                $body::<$($ga)*>($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx2,f16c")]
+            fn avx512<$($gp)*>($($arg: $ty),*) {
+                $body::<$($ga)*>($($arg),*)
+            }
+            match Isa::current() {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: Isa::current() is Avx512 only where the CPU has AVX-512F, AVX2 and F16C.
+                Isa::Avx512 => unsafe { avx512::<$($gn)*>($($arg),*) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: Isa::current() is Avx2 only where the CPU has AVX2 and F16C.
+                Isa::Avx2 => unsafe { avx2::<$($gn)*>($($arg),*) },
+                _ => $body::<$($ga)*>($($arg),*),
+            }
+        }
+    };
+}
+
+/// The generic fast loop, baseline instruction set only (for arithmetic that does not
+/// vectorise, such as MXNet's per-operation float16 rounding).
+#[inline]
+pub(crate) fn generic<S: Load<C>, C: Real>(w: &mut [S], g: &[S], m: &mut [S], v: &mut [S], s: &Scalars<C>) {
+    with_flags!(s, lanes::<S, C>(w, g, m, v, s))
+}
+
+/// The SIMD loop for float32 and float64.
+#[inline]
+pub(crate) fn simd<T: Load<T> + Real>(w: &mut [T], g: &[T], m: &mut [T], v: &mut [T], s: &Scalars<T>) {
+    with_flags!(s, simd_lanes::<T>(w, g, m, v, s))
+}
+
+/// The SIMD loop for half-precision elements computed in float32.
+#[inline]
+pub(crate) fn half_blocks<H: Half>(w: &mut [H], g: &[H], m: &mut [H], v: &mut [H], s: &Scalars<f32>) {
+    with_flags!(s, half_block_lanes::<H>(w, g, m, v, s))
+}
+
+multiversion! {
+    fn simd_lanes[T: Load<T> + Real, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool] names[T, WD_BEFORE_CLIP, CLIP_ON](
+        w: &mut [T], g: &[T], m: &mut [T], v: &mut [T], s: &Scalars<T>
+    ) => lanes[T, T, WD_BEFORE_CLIP, CLIP_ON]
+}
+
+multiversion! {
+    fn half_block_lanes[H: Half, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool] names[H, WD_BEFORE_CLIP, CLIP_ON](
+        w: &mut [H], g: &[H], m: &mut [H], v: &mut [H], s: &Scalars<f32>
+    ) => half_blocks_body[H, WD_BEFORE_CLIP, CLIP_ON]
+}
+
+multiversion! {
+    fn mixed_blocks[H: Half, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool] names[H, WD_BEFORE_CLIP, CLIP_ON](
+        w: &mut [H], master: &mut [f32], g: &[H], m: &mut [f32], v: &mut [f32], s: &Scalars<f32>
+    ) => mixed_blocks_body[H, WD_BEFORE_CLIP, CLIP_ON]
+}
+
+/// The fast loop's body: the flags are constants, so it is branch-free and vectorises.
 #[inline(always)]
-fn fused<S: Load<C>, C: Real, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool>(
+fn lanes<S: Load<C>, C: Real, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool>(
     w: &mut [S],
     g: &[S],
     m: &mut [S],
@@ -94,8 +173,35 @@ fn fused<S: Load<C>, C: Real, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool>(
     }
 }
 
+/// Elements per block in the half-precision loops: four float32 blocks stay in L1.
+const BLOCK: usize = 512;
+
 #[inline(always)]
-fn fused_mixed<H: Half, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool>(
+fn half_blocks_body<H: Half, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool>(
+    w: &mut [H],
+    g: &[H],
+    m: &mut [H],
+    v: &mut [H],
+    s: &Scalars<f32>,
+) {
+    let (mut wf, mut gf, mut mf, mut vf) = ([0f32; BLOCK], [0f32; BLOCK], [0f32; BLOCK], [0f32; BLOCK]);
+    let blocks = w.chunks_mut(BLOCK).zip(g.chunks(BLOCK)).zip(m.chunks_mut(BLOCK)).zip(v.chunks_mut(BLOCK));
+    for (((w, g), m), v) in blocks {
+        let n = w.len();
+        let (wf, gf, mf, vf) = (&mut wf[..n], &mut gf[..n], &mut mf[..n], &mut vf[..n]);
+        H::widen(w, wf);
+        H::widen(g, gf);
+        H::widen(m, mf);
+        H::widen(v, vf);
+        lanes::<f32, f32, WD_BEFORE_CLIP, CLIP_ON>(wf, gf, mf, vf, s);
+        H::narrow(wf, w);
+        H::narrow(mf, m);
+        H::narrow(vf, v);
+    }
+}
+
+#[inline(always)]
+fn mixed_blocks_body<H: Half, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool>(
     w: &mut [H],
     master: &mut [f32],
     g: &[H],
@@ -103,9 +209,17 @@ fn fused_mixed<H: Half, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool>(
     v: &mut [f32],
     s: &Scalars<f32>,
 ) {
-    let lanes = w.iter_mut().zip(master.iter_mut()).zip(g).zip(m.iter_mut()).zip(v.iter_mut());
-    for ((((wi, xi), &gi), mi), vi) in lanes {
-        let (nx, nm, nv) = adam(*xi, gi.to_f32(), *mi, *vi, s, WD_BEFORE_CLIP, CLIP_ON);
-        (*xi, *mi, *vi, *wi) = (nx, nm, nv, H::from_f32(nx));
+    let mut gf = [0f32; BLOCK];
+    let blocks = w
+        .chunks_mut(BLOCK)
+        .zip(master.chunks_mut(BLOCK))
+        .zip(g.chunks(BLOCK))
+        .zip(m.chunks_mut(BLOCK))
+        .zip(v.chunks_mut(BLOCK));
+    for ((((w, master), g), m), v) in blocks {
+        let gf = &mut gf[..w.len()];
+        H::widen(g, gf);
+        lanes::<f32, f32, WD_BEFORE_CLIP, CLIP_ON>(master, gf, m, v, s);
+        H::narrow(master, w);
     }
 }

@@ -4,8 +4,11 @@
 //! and a small [`Scalars`] struct and updates in place. The per-element formula
 //! ([`element::adam`]) is written once; every loop calls it, so all loops agree bit for bit.
 
+pub mod convert;
 pub mod dense;
 pub mod element;
+pub mod isa;
+pub mod parallel;
 pub mod per_op;
 pub mod real;
 pub mod rows;
@@ -14,6 +17,7 @@ pub mod storage;
 pub mod target;
 
 pub use dense::Loop;
+pub use isa::Isa;
 pub use per_op::{HalfMath, PerOp};
 pub use real::Real;
 pub use rows::CoalescedRows;

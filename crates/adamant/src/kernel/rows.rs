@@ -8,7 +8,7 @@ use super::Loop;
 
 /// Where a coalesced row's gradient lives.
 #[derive(Debug, Clone, Copy)]
-enum Source {
+pub(crate) enum Source {
     /// Row `i` of the caller's values block (the row was listed once).
     Given(usize),
     /// The row starting at this offset of the summed block (the row was listed repeatedly).
@@ -84,13 +84,25 @@ impl<'a, T: Stored> CoalescedRows<'a, T> {
 
     /// Each distinct row with its (summed) gradient, in increasing row order.
     pub fn iter(&self) -> impl Iterator<Item = (usize, &[T])> + '_ {
-        self.rows.iter().map(move |&(row, source)| {
-            let g = match source {
-                Source::Given(i) => &self.values[i * self.row_len..(i + 1) * self.row_len],
-                Source::Summed(offset) => &self.summed[offset..offset + self.row_len],
-            };
-            (row, g)
-        })
+        self.rows.iter().map(move |&(row, source)| (row, self.grad(source)))
+    }
+
+    /// Elements per row.
+    pub fn row_len(&self) -> usize {
+        self.row_len
+    }
+
+    /// The distinct rows and where their gradients are, in increasing row order.
+    pub(crate) fn entries(&self) -> &[(usize, Source)] {
+        &self.rows
+    }
+
+    /// The gradient row at `source`.
+    pub(crate) fn grad(&self, source: Source) -> &[T] {
+        match source {
+            Source::Given(i) => &self.values[i * self.row_len..(i + 1) * self.row_len],
+            Source::Summed(offset) => &self.summed[offset..offset + self.row_len],
+        }
     }
 
     fn span(&self, row: usize) -> Range<usize> {

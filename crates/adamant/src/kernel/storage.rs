@@ -9,8 +9,10 @@ use std::ops::Add;
 
 use half::{bf16, f16};
 
+use super::convert::HalfBlock;
+use super::dense;
 use super::per_op::PerOp;
-use super::Real;
+use super::{Real, Scalars};
 
 /// A type elements are stored in: `f32`, `f64`, `f16`, `bf16`.
 ///
@@ -26,10 +28,17 @@ pub trait Load<C: Real>: Stored {
     fn load(self) -> C;
     /// `c` rounded to the storage type (to nearest, ties to even; NaN stays NaN).
     fn store(c: C) -> Self;
+    /// The fast loop for this storage type: bit-identical to
+    /// [`Loop::Reference`](super::Loop::Reference). The default
+    /// is the generic loop built for the baseline instruction set.
+    #[inline]
+    fn fused(w: &mut [Self], g: &[Self], m: &mut [Self], v: &mut [Self], s: &Scalars<C>) {
+        dense::generic(w, g, m, v, s)
+    }
 }
 
 /// A half-precision storage type: `f16` or `bf16`.
-pub trait Half: Stored + Load<f32> + PartialOrd {
+pub trait Half: Stored + Load<f32> + PartialOrd + HalfBlock {
     /// One.
     const ONE: Self;
     /// The exact float32 value.
@@ -50,27 +59,26 @@ stored!(f64, 0.0);
 stored!(f16, f16::ZERO);
 stored!(bf16, bf16::ZERO);
 
-impl Load<f32> for f32 {
-    #[inline(always)]
-    fn load(self) -> f32 {
-        self
-    }
-    #[inline(always)]
-    fn store(c: f32) -> Self {
-        c
-    }
+macro_rules! real {
+    ($t:ty) => {
+        impl Load<$t> for $t {
+            #[inline(always)]
+            fn load(self) -> $t {
+                self
+            }
+            #[inline(always)]
+            fn store(c: $t) -> Self {
+                c
+            }
+            #[inline]
+            fn fused(w: &mut [Self], g: &[Self], m: &mut [Self], v: &mut [Self], s: &Scalars<$t>) {
+                dense::simd(w, g, m, v, s)
+            }
+        }
+    };
 }
-
-impl Load<f64> for f64 {
-    #[inline(always)]
-    fn load(self) -> f64 {
-        self
-    }
-    #[inline(always)]
-    fn store(c: f64) -> Self {
-        c
-    }
-}
+real!(f32);
+real!(f64);
 
 macro_rules! half {
     ($t:ty) => {
@@ -94,6 +102,10 @@ macro_rules! half {
             #[inline(always)]
             fn store(c: f32) -> Self {
                 <$t>::from_f32(c)
+            }
+            #[inline]
+            fn fused(w: &mut [Self], g: &[Self], m: &mut [Self], v: &mut [Self], s: &Scalars<f32>) {
+                dense::half_blocks(w, g, m, v, s)
             }
         }
 

@@ -8,9 +8,16 @@ use super::{Loop, Real, Scalars};
 /// Arrays that a gradient of element type `G` updates, span by span.
 ///
 /// Dense updates run one span over everything; row-sparse updates run one span per row.
-pub trait Target<G: Stored> {
+/// A target splits into two disjoint targets, which is how work is shared between threads.
+pub trait Target<G: Stored>: Send + Sized {
     /// Elements in the weight.
     fn len(&self) -> usize;
+
+    /// The targets for elements `..mid` and `mid..`.
+    fn split_at(self, mid: usize) -> (Self, Self);
+
+    /// The weight's address, so that split points can fall on cache-line boundaries.
+    fn weight_ptr(&self) -> *const u8;
 
     /// Whether the weight is empty.
     fn is_empty(&self) -> bool {
@@ -39,6 +46,16 @@ impl<S: Load<C>, C: Real> Target<S> for Plain<'_, S, C> {
         self.w.len()
     }
 
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        let ((w0, w1), (m0, m1), (v0, v1)) =
+            (self.w.split_at_mut(mid), self.m.split_at_mut(mid), self.v.split_at_mut(mid));
+        (Plain { w: w0, m: m0, v: v0, s: self.s }, Plain { w: w1, m: m1, v: v1, s: self.s })
+    }
+
+    fn weight_ptr(&self) -> *const u8 {
+        self.w.as_ptr().cast()
+    }
+
     #[inline]
     fn update(&mut self, span: Range<usize>, g: &[S], l: Loop) {
         l.run(&mut self.w[span.clone()], g, &mut self.m[span.clone()], &mut self.v[span], &self.s)
@@ -63,6 +80,20 @@ pub struct Mixed<'a, H> {
 impl<H: Half> Target<H> for Mixed<'_, H> {
     fn len(&self) -> usize {
         self.w.len()
+    }
+
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        let (w0, w1) = self.w.split_at_mut(mid);
+        let (x0, x1) = self.master.split_at_mut(mid);
+        let ((m0, m1), (v0, v1)) = (self.m.split_at_mut(mid), self.v.split_at_mut(mid));
+        (
+            Mixed { w: w0, master: x0, m: m0, v: v0, s: self.s },
+            Mixed { w: w1, master: x1, m: m1, v: v1, s: self.s },
+        )
+    }
+
+    fn weight_ptr(&self) -> *const u8 {
+        self.w.as_ptr().cast()
     }
 
     #[inline]

@@ -16,12 +16,13 @@
 //! behaves like PyTorch with `eps = e / sqrt(1 - beta2^t)`. Weight decay is the coupled L2
 //! term (not AdamW's decoupled decay).
 
+use half::{bf16, f16};
+use rayon::prelude::*;
+
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use half::{bf16, f16};
-
 use crate::kernel::{
-    rows, CoalescedRows, HalfMath, Loop, Mixed, PerOp, Plain, Scalars, StepScalars, Stored, Target,
+    parallel, rows, CoalescedRows, HalfMath, Loop, Mixed, PerOp, Plain, Scalars, StepScalars, Stored, Target,
 };
 use crate::optimizer::adam_config::AdamConfig;
 use crate::optimizer::base::OptimizerBase;
@@ -77,8 +78,8 @@ impl AdamState {
 /// let mut adam = Adam::new(AdamConfig::default()).unwrap();
 /// let (mut w, g) = (vec![0.5f64; 4], vec![0.1f64; 4]);
 /// let mut params = [Param::dense(0, &[2, 2], &mut w, &g)];
-/// let mut states = [adam.create_state(&params[0].weight)];
-/// adam.step(&mut params, &mut states).unwrap();
+/// let mut state = adam.create_state(&params[0].weight);
+/// adam.step(&mut params, &mut [&mut state]).unwrap();
 /// assert!(w.iter().all(|&x| x < 0.5));
 /// ```
 #[derive(Debug, Clone)]
@@ -121,28 +122,36 @@ impl Adam {
         }
     }
 
-    /// The reference step: a plain loop over elements, the definition of the result.
-    pub fn step(&mut self, params: &mut [Param<'_>], states: &mut [State]) -> Result<()> {
+    /// The reference step: a plain loop over elements, one tensor after another, on the
+    /// calling thread. It is the definition of the result.
+    pub fn step(&mut self, params: &mut [Param<'_>], states: &mut [&mut State]) -> Result<()> {
         self.run(params, states, Loop::Reference)
     }
 
-    /// The fast step: the same arithmetic as [`Adam::step`], bit for bit, in loops built for
-    /// speed.
-    pub fn fused_step(&mut self, params: &mut [Param<'_>], states: &mut [State]) -> Result<()> {
+    /// The fast step: the same arithmetic as [`Adam::step`], bit for bit, with SIMD loops and
+    /// the whole batch shared between the threads of the current rayon pool.
+    pub fn fused_step(&mut self, params: &mut [Param<'_>], states: &mut [&mut State]) -> Result<()> {
         self.run(params, states, Loop::Fused)
     }
 
-    fn run(&mut self, params: &mut [Param<'_>], states: &mut [State], path: Loop) -> Result<()> {
+    fn run(&mut self, params: &mut [Param<'_>], states: &mut [&mut State], l: Loop) -> Result<()> {
         if params.len() != states.len() {
             return Err(Error::StateCount { params: params.len(), states: states.len() });
         }
         for (param, state) in params.iter().zip(states.iter()) {
             self.check(param, Some(state))?;
         }
-        for (param, state) in params.iter_mut().zip(states.iter_mut()) {
-            let scalars = self.scalars(param.index);
-            let State::Adam(state) = state;
-            apply(param, state, &scalars, self.lazy_update, self.base.config().half_math, path);
+        // Counting and the scheduler follow the batch order; the arithmetic does not depend on
+        // the order, so it may then run in parallel.
+        let scalars: Vec<StepScalars> = params.iter().map(|p| self.scalars(p.index)).collect();
+        let (lazy, half_math) = (self.lazy_update, self.base.config().half_math);
+        let each = |((param, state), scalars): ((&mut Param<'_>, &mut &mut State), &StepScalars)| {
+            let State::Adam(state) = &mut **state;
+            apply(param, state, scalars, lazy, half_math, l)
+        };
+        match l {
+            Loop::Reference => params.iter_mut().zip(states.iter_mut()).zip(&scalars).for_each(each),
+            Loop::Fused => params.par_iter_mut().zip(states.par_iter_mut()).zip(&scalars).for_each(each),
         }
         Ok(())
     }
@@ -223,21 +232,21 @@ struct Sparse<'a> {
     lazy: bool,
 }
 
-/// One tensor's update; `sparse` is `None` for a dense gradient.
+/// One tensor's update; `sparse` is `None` for a dense gradient. The reference runs on the
+/// calling thread; the fused loop shares the tensor between threads.
 fn run<G: Stored>(mut target: impl Target<G>, g: &[G], sparse: Option<Sparse<'_>>, l: Loop) {
-    match sparse {
-        None => {
+    let rows = sparse.as_ref().map(|s| CoalescedRows::new(s.rows, g, s.row_len));
+    let lazy = sparse.is_some_and(|s| s.lazy);
+    match (l, rows) {
+        (Loop::Reference, None) => {
             let len = target.len();
             target.update(0..len, g, l)
         }
-        Some(Sparse { rows, row_len, lazy }) => {
-            let rows = CoalescedRows::new(rows, g, row_len);
-            if lazy {
-                rows::lazy(&mut target, &rows, l)
-            } else {
-                rows::standard(&mut target, &rows, l)
-            }
-        }
+        (Loop::Reference, Some(rows)) if lazy => rows::lazy(&mut target, &rows, l),
+        (Loop::Reference, Some(rows)) => rows::standard(&mut target, &rows, l),
+        (Loop::Fused, None) => parallel::dense(target, g, l),
+        (Loop::Fused, Some(rows)) if lazy => parallel::lazy(target, &rows, l),
+        (Loop::Fused, Some(rows)) => parallel::standard(target, &rows, l),
     }
 }
 
@@ -288,7 +297,7 @@ impl Optimizer for Adam {
         Ok(())
     }
 
-    fn update(&mut self, params: &mut [Param<'_>], states: &mut [State]) -> Result<()> {
+    fn update(&mut self, params: &mut [Param<'_>], states: &mut [&mut State]) -> Result<()> {
         if self.use_fused_step {
             self.fused_step(params, states)
         } else {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
+use crate::index_map::IndexMap;
 use crate::lr_scheduler::LrScheduler;
 use crate::optimizer::config::{check_non_negative, OptimizerConfig};
 
@@ -27,7 +28,7 @@ pub struct OptimizerBase {
     lr: f64,
     /// The live scheduler (its state advances with `num_update`).
     scheduler: Option<LrScheduler>,
-    counts: BTreeMap<usize, u64>,
+    counts: IndexMap<u64>,
     num_update: u64,
 }
 
@@ -44,7 +45,7 @@ impl OptimizerBase {
         Ok(OptimizerBase {
             lr: config.learning_rate.unwrap_or(default_lr),
             scheduler,
-            counts: BTreeMap::new(),
+            counts: IndexMap::default(),
             num_update: config.begin_num_update,
             config,
         })
@@ -60,9 +61,14 @@ impl OptimizerBase {
         self.num_update
     }
 
-    /// The update count of every index seen so far.
-    pub fn update_counts(&self) -> &BTreeMap<usize, u64> {
-        &self.counts
+    /// The update count of parameter `index`, once it has been updated.
+    pub fn update_count(&self, index: usize) -> Option<u64> {
+        self.counts.get(&index).copied()
+    }
+
+    /// The update count of every index seen so far, in index order.
+    pub fn update_counts(&self) -> BTreeMap<usize, u64> {
+        self.counts.iter().map(|(&i, &c)| (i, c)).collect()
     }
 
     /// The live scheduler, if any.
@@ -135,7 +141,7 @@ mod tests {
         assert_eq!(base.count_update(3), 12);
         assert_eq!(base.count_update(0), 11);
         assert_eq!(base.num_update(), 12);
-        assert_eq!(base.update_counts().get(&0), Some(&11));
+        assert_eq!(base.update_count(0), Some(11));
     }
 
     #[test]

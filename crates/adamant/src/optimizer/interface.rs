@@ -28,8 +28,8 @@ pub enum State {
 /// let mut adam = adamant::create("adam", &serde_json::json!({"learning_rate": 0.1})).unwrap();
 /// let (mut w, g) = ([1.0f32, -1.0], [0.5f32, -0.5]);
 /// let mut p = [Param::dense(0, &[2], &mut w, &g)];
-/// let mut states = [adam.create_state(&p[0].weight)];
-/// adam.update(&mut p, &mut states).unwrap();
+/// let mut state = adam.create_state(&p[0].weight);
+/// adam.update(&mut p, &mut [&mut state]).unwrap();
 /// assert!(w[0] < 1.0 && w[1] > -1.0);
 /// ```
 pub trait Optimizer: Send + fmt::Debug {
@@ -49,9 +49,9 @@ pub trait Optimizer: Send + fmt::Debug {
     /// without changing anything.
     fn check(&self, param: &Param<'_>, state: Option<&State>) -> Result<()>;
 
-    /// Steps every parameter with its state (`states[i]` belongs to `params[i]`), in order.
-    /// Everything is checked first: on error nothing has changed.
-    fn update(&mut self, params: &mut [Param<'_>], states: &mut [State]) -> Result<()>;
+    /// Steps every parameter with its state (`states[i]` belongs to `params[i]`); counters
+    /// advance in batch order. Everything is checked first: on error nothing has changed.
+    fn update(&mut self, params: &mut [Param<'_>], states: &mut [&mut State]) -> Result<()>;
 
     /// The base learning rate now (see [`OptimizerBase::learning_rate`]).
     fn learning_rate(&self) -> f64 {

@@ -1,0 +1,80 @@
+//! Which instruction set the fast loops use: detected once, cached, and lowerable for tests
+//! and benchmarks.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// An instruction-set level the fast loops are compiled for.
+///
+/// On x86-64 the same loops are built three times: for the baseline (SSE2), for AVX2 (with
+/// F16C), and for AVX-512F. On other architectures only the baseline exists (on aarch64 that
+/// includes NEON). No level enables FMA: contracting `a * b + c` would change the rounding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Isa {
+    /// The architecture's baseline (SSE2 on x86-64, NEON on aarch64).
+    Baseline,
+    /// AVX2 and F16C.
+    Avx2,
+    /// AVX-512F (with AVX2 and F16C).
+    Avx512,
+}
+
+const UNKNOWN: u8 = u8::MAX;
+static LEVEL: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+impl Isa {
+    fn from_u8(level: u8) -> Isa {
+        match level {
+            2 => Isa::Avx512,
+            1 => Isa::Avx2,
+            _ => Isa::Baseline,
+        }
+    }
+
+    /// The best level this CPU supports.
+    pub fn detected() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let avx2 =
+                std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c");
+            if avx2 && std::arch::is_x86_feature_detected!("avx512f") {
+                return Isa::Avx512;
+            }
+            if avx2 {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Baseline
+    }
+
+    /// Every level this CPU can run, lowest first.
+    pub fn available() -> Vec<Isa> {
+        [Isa::Baseline, Isa::Avx2, Isa::Avx512].into_iter().filter(|&i| i <= Isa::detected()).collect()
+    }
+
+    /// The level in use: the detected one unless [`Isa::set`] lowered it. Detection runs once.
+    #[inline]
+    pub fn current() -> Isa {
+        match LEVEL.load(Ordering::Relaxed) {
+            UNKNOWN => {
+                let isa = Isa::detected();
+                LEVEL.store(isa as u8, Ordering::Relaxed);
+                isa
+            }
+            level => Isa::from_u8(level),
+        }
+    }
+
+    /// Uses `self` from now on, process-wide (to compare levels in tests and benchmarks).
+    /// Returns the level in force: `self`, or the detected level if the CPU lacks `self`.
+    ///
+    /// ```
+    /// use adamant::kernel::Isa;
+    /// assert_eq!(Isa::Baseline.set(), Isa::Baseline);
+    /// Isa::detected().set();
+    /// ```
+    pub fn set(self) -> Isa {
+        let isa = self.min(Isa::detected());
+        LEVEL.store(isa as u8, Ordering::Relaxed);
+        isa
+    }
+}
