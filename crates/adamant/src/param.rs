@@ -2,7 +2,7 @@
 
 use crate::dtype::Element;
 use crate::error::{Error, Result};
-use crate::tensor::{shape_len, DataRef, TensorMut, TensorRef};
+use crate::tensor::{same_shape, shape_len, DataRef, TensorMut, TensorRef};
 
 /// A row-sparse gradient (MXNet's `row_sparse` storage): only some rows of a weight of shape
 /// `(rows, ...)` are stored.
@@ -119,7 +119,7 @@ impl<'a> Param<'a> {
             Grad::Dense(g) => (g.shape, g.data.dtype()),
             Grad::RowSparse(g) => (g.shape, g.values.dtype()),
         };
-        if grad_shape != shape {
+        if !same_shape(grad_shape, shape) {
             return Err(Error::GradShape { index, weight: shape.to_vec(), grad: grad_shape.to_vec() });
         }
         if grad_dtype != dtype {

@@ -196,6 +196,13 @@ impl Buffer {
     }
 }
 
+/// Whether two shapes are equal; cheap when they are the same slice (as a dense gradient's and
+/// its weight's usually are), which matters with many small tensors.
+#[inline]
+pub(crate) fn same_shape(a: &[usize], b: &[usize]) -> bool {
+    std::ptr::eq(a, b) || (a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y))
+}
+
 /// The number of elements a shape holds.
 pub(crate) fn shape_len(shape: &[usize]) -> usize {
     shape.iter().product()

@@ -35,16 +35,32 @@ pub struct Updater {
     slots: IndexMap<usize>,
     /// The pool batches run on; `None` means rayon's global pool.
     pool: Option<rayon::ThreadPool>,
+    /// The indices of the last batch that succeeded and their slots: training sends the same
+    /// batch every step, which then needs no hashing and no duplicate check.
+    last_indices: Vec<usize>,
+    last_slots: Vec<usize>,
 }
 
 impl Updater {
     /// An updater with no state yet.
     pub fn new(optimizer: Box<dyn Optimizer>) -> Self {
-        Updater { optimizer, states: Vec::new(), slots: IndexMap::default(), pool: None }
+        Updater {
+            optimizer,
+            states: Vec::new(),
+            slots: IndexMap::default(),
+            pool: None,
+            last_indices: Vec::new(),
+            last_slots: Vec::new(),
+        }
     }
 
-    /// Runs batches on `threads` threads from now on (0: rayon's global pool, one thread per
-    /// core). The results do not depend on it.
+    /// Runs batches on a pool of `threads` threads of its own from now on; 0 (the default)
+    /// runs them on the rayon pool `update` is called from (the global pool, unless the caller
+    /// is inside `ThreadPool::install`). The results do not depend on it.
+    ///
+    /// A pool of its own suits a program that does no other parallel work at the same time;
+    /// otherwise prefer calling `update` inside your pool, since idle rayon threads spin for a
+    /// while and two busy pools on the same cores slow each other down.
     pub fn set_threads(&mut self, threads: usize) -> Result<()> {
         self.pool = match threads {
             0 => None,
@@ -92,13 +108,40 @@ impl Updater {
     /// The whole batch is checked before any element is touched (shapes, dtypes, states,
     /// repeated indices); on error nothing has changed.
     pub fn update(&mut self, batch: &mut [Param<'_>]) -> Result<()> {
+        let repeated = batch.len() == self.last_indices.len()
+            && batch.iter().zip(&self.last_indices).all(|(p, &index)| p.index == index);
+        let existing = self.states.len();
+        let slots =
+            if repeated { std::mem::take(&mut self.last_slots) } else { self.find_or_create_slots(batch)? };
+        let mut states = lend(&mut self.states, &slots);
+        let result = match &self.pool {
+            Some(pool) => pool.install(|| self.optimizer.update(batch, &mut states)),
+            None => self.optimizer.update(batch, &mut states),
+        };
+        if result.is_ok() {
+            self.last_indices.clear();
+            self.last_indices.extend(batch.iter().map(|p| p.index));
+            self.last_slots = slots;
+        } else {
+            // The optimizer changed nothing; forget the states this batch created.
+            self.slots.retain(|_, slot| *slot < existing);
+            self.states.truncate(existing);
+            self.last_indices.clear();
+        }
+        result
+    }
+
+    /// The state slot of each parameter of `batch`, creating states for new indices. Fails,
+    /// creating nothing, on a repeated index or a new parameter whose shape does not hold.
+    fn find_or_create_slots(&mut self, batch: &[Param<'_>]) -> Result<Vec<usize>> {
         let slots: Vec<Option<usize>> = batch.iter().map(|p| self.slots.get(&p.index).copied()).collect();
         self.check_unique(batch, &slots)?;
-        for (param, slot) in batch.iter().zip(&slots) {
-            self.optimizer.check(param, slot.map(|s| &self.states[s]))?;
+        // A new parameter gets a state sized by its shape, so its shape is checked first; the
+        // optimizer checks everything again, before it changes anything.
+        for (param, _) in batch.iter().zip(&slots).filter(|(_, slot)| slot.is_none()) {
+            self.optimizer.check(param, None)?;
         }
-        let existing = self.states.len();
-        let slots: Vec<usize> = batch
+        Ok(batch
             .iter()
             .zip(slots)
             .map(|(param, slot)| {
@@ -108,20 +151,7 @@ impl Updater {
                     self.states.len() - 1
                 })
             })
-            .collect();
-        let mut all: Vec<Option<&mut State>> = self.states.iter_mut().map(Some).collect();
-        let mut states: Vec<&mut State> =
-            slots.iter().map(|&s| all[s].take().expect("indices were checked to be unique")).collect();
-        let result = match &self.pool {
-            Some(pool) => pool.install(|| self.optimizer.update(batch, &mut states)),
-            None => self.optimizer.update(batch, &mut states),
-        };
-        if result.is_err() {
-            // The optimizer changed nothing; forget the states this batch created.
-            self.slots.retain(|_, slot| *slot < existing);
-            self.states.truncate(existing);
-        }
-        result
+            .collect())
     }
 
     fn check_unique(&self, batch: &[Param<'_>], slots: &[Option<usize>]) -> Result<()> {
@@ -138,4 +168,13 @@ impl Updater {
         }
         Ok(())
     }
+}
+
+/// Mutable references to `states[slots[0]], states[slots[1]], ...` (the slots are distinct).
+fn lend<'s>(states: &'s mut [State], slots: &[usize]) -> Vec<&'s mut State> {
+    if slots.len() == states.len() && slots.iter().enumerate().all(|(i, &s)| i == s) {
+        return states.iter_mut().collect();
+    }
+    let mut all: Vec<Option<&mut State>> = states.iter_mut().map(Some).collect();
+    slots.iter().map(|&s| all[s].take().expect("slots were checked to be distinct")).collect()
 }

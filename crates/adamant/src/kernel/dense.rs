@@ -7,7 +7,7 @@
 //! through the float32 loop and rounded back, which gives the same bits as element by element.
 
 use super::element::adam;
-use super::isa::Isa;
+use super::isa::multiversion;
 use super::storage::{Half, Load};
 use super::{Real, Scalars};
 
@@ -86,39 +86,6 @@ macro_rules! with_flags {
     };
 }
 use with_flags;
-
-/// Defines `$name` (generic parameters `[..]`, their names `names[..]`), which runs `$body` compiled
-/// for the instruction set in use.
-///
-/// `$body` is `#[inline(always)]` and so is everything it calls, so each copy below is the
-/// whole loop compiled with that copy's target features.
-macro_rules! multiversion {
-    ($(#[$attr:meta])* fn $name:ident[$($gp:tt)*] names[$($gn:tt)*]($($arg:ident: $ty:ty),*) => $body:ident[$($ga:tt)*]) => {
-        $(#[$attr])*
-        #[inline]
-        fn $name<$($gp)*>($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx2,f16c")]
-            fn avx2<$($gp)*>($($arg: $ty),*) {
-                $body::<$($ga)*>($($arg),*)
-            }
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f,avx2,f16c")]
-            fn avx512<$($gp)*>($($arg: $ty),*) {
-                $body::<$($ga)*>($($arg),*)
-            }
-            match Isa::current() {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: Isa::current() is Avx512 only where the CPU has AVX-512F, AVX2 and F16C.
-                Isa::Avx512 => unsafe { avx512::<$($gn)*>($($arg),*) },
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: Isa::current() is Avx2 only where the CPU has AVX2 and F16C.
-                Isa::Avx2 => unsafe { avx2::<$($gn)*>($($arg),*) },
-                _ => $body::<$($ga)*>($($arg),*),
-            }
-        }
-    };
-}
 
 /// The generic fast loop, baseline instruction set only (for arithmetic that does not
 /// vectorise, such as MXNet's per-operation float16 rounding).

@@ -11,6 +11,7 @@ pub mod isa;
 pub mod parallel;
 pub mod per_op;
 pub mod real;
+pub mod roofline;
 pub mod rows;
 pub mod scalars;
 pub mod storage;

@@ -25,8 +25,8 @@ fn aligned<G: Stored, T: Target<G>>(target: &T, at: usize) -> usize {
 /// The dense update of all of `target` with gradient `g`.
 pub fn dense<G: Stored, T: Target<G>>(mut target: T, g: &[G], l: Loop) {
     let n = target.len();
-    let mid = aligned(&target, n / 2);
-    if n <= GRAIN || mid == 0 || mid >= n {
+    let mid = if n <= GRAIN { 0 } else { aligned(&target, n / 2) };
+    if mid == 0 || mid >= n {
         return target.update(0..n, g, l);
     }
     let (a, b) = target.split_at(mid);

@@ -28,7 +28,7 @@ use crate::optimizer::adam_config::AdamConfig;
 use crate::optimizer::base::OptimizerBase;
 use crate::optimizer::interface::{Optimizer, State};
 use crate::param::{Grad, Param};
-use crate::tensor::{shape_len, Buffer, DataMut, DataRef, TensorMut};
+use crate::tensor::{same_shape, shape_len, Buffer, DataMut, DataRef, TensorMut};
 
 /// Adam's state for one parameter: the first and second moments, and for half-precision
 /// weights with `multi_precision` a float32 master copy of the weight.
@@ -90,6 +90,20 @@ pub struct Adam {
     epsilon: f64,
     lazy_update: bool,
     use_fused_step: bool,
+    /// `(t, 1 - beta1^t, 1 - beta2^t)` of the last step: batches usually share `t`.
+    bias_correction: (u64, f64, f64),
+    /// The counts of the batch in progress (kept to reuse its allocation).
+    counted: Vec<Counted>,
+}
+
+/// What one tensor's step takes from the batch order: its count `t`, the scheduler's rate at
+/// that point, and the bias-correction terms of `t`.
+#[derive(Debug, Clone, Copy)]
+struct Counted {
+    t: u64,
+    base_lr: f64,
+    coef1: f64,
+    coef2: f64,
 }
 
 impl Adam {
@@ -107,6 +121,8 @@ impl Adam {
             epsilon,
             lazy_update,
             use_fused_step,
+            bias_correction: (0, 0.0, 0.0),
+            counted: Vec::new(),
         })
     }
 
@@ -138,35 +154,50 @@ impl Adam {
         if params.len() != states.len() {
             return Err(Error::StateCount { params: params.len(), states: states.len() });
         }
-        for (param, state) in params.iter().zip(states.iter()) {
-            self.check(param, Some(state))?;
-        }
-        // Counting and the scheduler follow the batch order; the arithmetic does not depend on
-        // the order, so it may then run in parallel.
-        let scalars: Vec<StepScalars> = params.iter().map(|p| self.scalars(p.index)).collect();
+        let checks = params.par_iter().zip(states.par_iter());
+        checks.try_for_each(|(param, state)| self.check(param, Some(state)))?;
+        // Counting and the scheduler follow the batch order; the rest does not depend on the
+        // order, so it may run in parallel.
+        let mut counted = std::mem::take(&mut self.counted);
+        counted.clear();
+        counted.extend(params.iter().map(|p| self.count(p.index)));
+        let this = &*self;
         let (lazy, half_math) = (self.lazy_update, self.base.config().half_math);
-        let each = |((param, state), scalars): ((&mut Param<'_>, &mut &mut State), &StepScalars)| {
+        let each = |((param, state), counted): ((&mut Param<'_>, &mut &mut State), &Counted)| {
             let State::Adam(state) = &mut **state;
-            apply(param, state, scalars, lazy, half_math, l)
+            let scalars = this.scalars(param.index, counted);
+            apply(param, state, &scalars, lazy, half_math, l)
         };
         match l {
-            Loop::Reference => params.iter_mut().zip(states.iter_mut()).zip(&scalars).for_each(each),
-            Loop::Fused => params.par_iter_mut().zip(states.par_iter_mut()).zip(&scalars).for_each(each),
+            Loop::Reference => params.iter_mut().zip(states.iter_mut()).zip(&counted).for_each(each),
+            Loop::Fused => params.par_iter_mut().zip(states.par_iter_mut()).zip(&counted).for_each(each),
         }
+        self.counted = counted;
         Ok(())
     }
 
-    /// Counts the update of `index` and computes the scalars of its step (MXNet's Python
-    /// `Adam.update`, up to the operator call).
-    fn scalars(&mut self, index: usize) -> StepScalars {
-        let t = self.base.count_update(index) as f64;
-        let lr = self.base.lr_for(index);
+    /// Counts the update of `index` and reads the scheduler (MXNet's Python `Adam.update`
+    /// does both before anything else).
+    fn count(&mut self, index: usize) -> Counted {
+        let t = self.base.count_update(index);
+        let base_lr = self.base.base_lr();
+        if self.bias_correction.0 != t {
+            let tf = t as f64;
+            self.bias_correction = (t, 1.0 - self.beta1.powf(tf), 1.0 - self.beta2.powf(tf));
+        }
+        let (_, coef1, coef2) = self.bias_correction;
+        Counted { t, base_lr, coef1, coef2 }
+    }
+
+    /// The scalars of the step of `index` (MXNet's Python `Adam.update`, up to the operator
+    /// call): multipliers, the bias-corrected rate, everything rounded to float32.
+    fn scalars(&self, index: usize, c: &Counted) -> StepScalars {
+        let lr = self.base.lr_for(index, c.base_lr);
         let wd = self.base.wd_for(index);
-        let coef1 = 1.0 - self.beta1.powf(t);
-        let coef2 = 1.0 - self.beta2.powf(t);
         let config = self.base.config();
+        debug_assert!(c.t >= 1);
         StepScalars {
-            lr: (lr * (coef2.sqrt() / coef1)) as f32,
+            lr: (lr * (c.coef2.sqrt() / c.coef1)) as f32,
             beta1: self.beta1 as f32,
             beta2: self.beta2 as f32,
             epsilon: self.epsilon as f32,
@@ -284,7 +315,7 @@ impl Optimizer for Adam {
         param.check()?;
         if let Some(State::Adam(state)) = state {
             let weight = &param.weight;
-            if state.shape != weight.shape || state.dtype() != weight.data.dtype() {
+            if !same_shape(&state.shape, weight.shape) || state.dtype() != weight.data.dtype() {
                 return Err(Error::StateMismatch {
                     index: param.index,
                     weight: weight.shape.to_vec(),

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::index_map::IndexMap;
+use crate::index_map::IndexTable;
 use crate::lr_scheduler::LrScheduler;
 use crate::optimizer::config::{check_non_negative, OptimizerConfig};
 
@@ -28,7 +28,7 @@ pub struct OptimizerBase {
     lr: f64,
     /// The live scheduler (its state advances with `num_update`).
     scheduler: Option<LrScheduler>,
-    counts: IndexMap<u64>,
+    counts: IndexTable<u64>,
     num_update: u64,
 }
 
@@ -45,7 +45,7 @@ impl OptimizerBase {
         Ok(OptimizerBase {
             lr: config.learning_rate.unwrap_or(default_lr),
             scheduler,
-            counts: IndexMap::default(),
+            counts: IndexTable::default(),
             num_update: config.begin_num_update,
             config,
         })
@@ -63,12 +63,12 @@ impl OptimizerBase {
 
     /// The update count of parameter `index`, once it has been updated.
     pub fn update_count(&self, index: usize) -> Option<u64> {
-        self.counts.get(&index).copied()
+        self.counts.get(index).copied()
     }
 
     /// The update count of every index seen so far, in index order.
     pub fn update_counts(&self) -> BTreeMap<usize, u64> {
-        self.counts.iter().map(|(&i, &c)| (i, c)).collect()
+        self.counts.iter().map(|(i, &c)| (i, c)).collect()
     }
 
     /// The live scheduler, if any.
@@ -97,7 +97,8 @@ impl OptimizerBase {
 
     /// Counts one more update of `index` and returns its count `t` (MXNet's `_update_count`).
     pub(crate) fn count_update(&mut self, index: usize) -> u64 {
-        let count = self.counts.entry(index).or_insert(self.config.begin_num_update);
+        let begin = self.config.begin_num_update;
+        let count = self.counts.get_or_insert_with(index, || begin);
         *count = count.saturating_add(1);
         self.num_update = self.num_update.max(*count);
         *count
@@ -107,15 +108,19 @@ impl OptimizerBase {
         self.config.param_idx2name.get(&index).map(String::as_str)
     }
 
-    /// The learning rate of `index` at the current `num_update`, advancing the scheduler.
-    pub(crate) fn lr_for(&mut self, index: usize) -> f64 {
-        let base = match &mut self.scheduler {
+    /// The base learning rate at the current `num_update`, advancing the scheduler.
+    pub(crate) fn base_lr(&mut self) -> f64 {
+        match &mut self.scheduler {
             Some(s) => s.lr(self.num_update),
             None => self.lr,
-        };
+        }
+    }
+
+    /// The learning rate of `index` given the base rate (MXNet's `_get_lr`).
+    pub(crate) fn lr_for(&self, index: usize, base_lr: f64) -> f64 {
         match self.config.lr_mult.get(index, self.name(index)) {
-            Some(mult) => base * mult,
-            None => base,
+            Some(mult) => base_lr * mult,
+            None => base_lr,
         }
     }
 
@@ -158,8 +163,8 @@ mod tests {
             lr_mult,
             ..OptimizerConfig::default()
         };
-        let mut base = OptimizerBase::new(config, 0.001).unwrap();
-        assert_eq!([base.lr_for(0), base.lr_for(1), base.lr_for(2)], [1.0, 0.5, 3.0]);
+        let base = OptimizerBase::new(config, 0.001).unwrap();
+        assert_eq!([base.lr_for(0, 1.0), base.lr_for(1, 1.0), base.lr_for(2, 1.0)], [1.0, 0.5, 3.0]);
         assert_eq!(base.wd_for(2), 0.1 * 3.0);
     }
 
@@ -189,7 +194,7 @@ mod tests {
             let mut base = OptimizerBase::new(config, 0.001).unwrap();
             assert_eq!(base.learning_rate(), 0.05);
             base.count_update(0);
-            assert!(base.lr_for(0) <= 0.05);
+            assert!(base.base_lr() <= 0.05);
         }
     }
 

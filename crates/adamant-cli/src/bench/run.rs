@@ -1,0 +1,176 @@
+//! Running the scenarios and printing the table or the JSON.
+
+use anyhow::{bail, Result};
+use clap::Args;
+use serde::Serialize;
+
+use super::scenarios::{self, Scenario};
+use super::timing::{median, paired};
+use crate::progress;
+
+/// Options of `adamant bench`.
+#[derive(Args, Debug)]
+#[command(after_help = "Each step is paired with an adam-shaped streaming loop over arrays of the same \
+size on the same threads (read 4 arrays, write 3); fraction_of_roofline is the median of the paired \
+time ratios, so the figure holds even while the machine's bandwidth drifts.")]
+pub struct BenchArgs {
+    /// Print one JSON array (one object per scenario) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Scale every element count by this factor (0.25 runs a quick check).
+    #[arg(long, default_value_t = 1.0)]
+    pub size: f64,
+    /// Threads for the fused step and the roofline (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Run only scenarios whose name contains one of these (comma-separated), e.g. `lazy,dense-f32-64M`.
+    #[arg(long, value_delimiter = ',')]
+    pub scenario: Vec<String>,
+    /// Seconds of measurement per scenario (at least 5 pairs, at most 30).
+    #[arg(long, default_value_t = 2.0)]
+    pub seconds: f64,
+    /// Hide the progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// List the scenarios and exit.
+    #[arg(long)]
+    pub list: bool,
+}
+
+/// One scenario's figures (the JSON schema).
+#[derive(Serialize, Debug)]
+struct Row {
+    scenario: String,
+    dtype: String,
+    elements: usize,
+    tensors: usize,
+    threads: usize,
+    median_ms: f64,
+    gbps: f64,
+    roofline_gbps: f64,
+    fraction_of_roofline: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    table_rows: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rows_touched: Option<usize>,
+}
+
+/// `adamant bench`.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if !(args.size > 0.0 && args.size.is_finite()) {
+        bail!("--size must be a positive number, not {}", args.size);
+    }
+    if !(args.seconds > 0.0 && args.seconds.is_finite()) {
+        bail!("--seconds must be a positive number, not {}", args.seconds);
+    }
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    let chosen: Vec<Scenario> = scenarios::all(args.size)
+        .into_iter()
+        .filter(|s| args.scenario.is_empty() || args.scenario.iter().any(|p| s.name.contains(p.as_str())))
+        .collect();
+    if chosen.is_empty() {
+        let names: Vec<String> = scenarios::all(1.0).into_iter().map(|s| s.name).collect();
+        bail!("no scenario matches {:?}; the scenarios are: {}", args.scenario, names.join(", "));
+    }
+    if args.list {
+        for s in &chosen {
+            println!("{}", s.name);
+        }
+        return Ok(());
+    }
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let bar = progress::bar(chosen.len() as u64, "bench", args.quiet);
+    let mut rows = Vec::with_capacity(chosen.len());
+    for scenario in &chosen {
+        bar.set_message(scenario.name.clone());
+        let (mut work, mut stream) = scenario.build()?;
+        let mut failure = None;
+        let measured = pool.install(|| {
+            let mut step = || {
+                if let Err(e) = work.step() {
+                    failure.get_or_insert(e);
+                }
+            };
+            paired(&mut step, &mut || stream.run(), args.seconds, (5, 30), &mut || bar.tick())
+        });
+        if let Some(e) = failure {
+            return Err(e.context(format!("scenario {}", scenario.name)));
+        }
+        let step_s = median(&measured.step);
+        let bytes = scenario.bytes();
+        let sparse = scenario.sparse_rows();
+        rows.push(Row {
+            scenario: scenario.name.clone(),
+            dtype: scenario.dtype(),
+            elements: scenario.elements(),
+            tensors: scenario.tensors,
+            threads: scenario.threads(threads),
+            median_ms: step_s * 1e3,
+            gbps: bytes / step_s / 1e9,
+            roofline_gbps: bytes / median(&measured.stream) / 1e9,
+            fraction_of_roofline: measured.fraction_of_roofline(),
+            table_rows: sparse.map(|(rows, _)| rows),
+            rows_touched: sparse.map(|(_, touched)| touched),
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print_table(&rows);
+    }
+    Ok(())
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "{:<22} {:<20} {:>11} {:>7} {:>3} {:>10} {:>7} {:>9} {:>9}",
+        "scenario", "dtype", "elements", "tensors", "thr", "median ms", "GB/s", "roof GB/s", "of roof"
+    );
+    for r in rows {
+        println!(
+            "{:<22} {:<20} {:>11} {:>7} {:>3} {:>10.3} {:>7.1} {:>9.1} {:>9.3}",
+            r.scenario,
+            r.dtype,
+            r.elements,
+            r.tensors,
+            r.threads,
+            r.median_ms,
+            r.gbps,
+            r.roofline_gbps,
+            r.fraction_of_roofline
+        );
+    }
+    let time = |name: &str| rows.iter().find(|r| r.scenario == name).map(|r| r.median_ms);
+    let fraction = |name: &str| rows.iter().find(|r| r.scenario == name).map(|r| r.fraction_of_roofline);
+    let mut notes = Vec::new();
+    // Both against the same contiguous roofline, each paired in its own run: robust to drift.
+    if let (Some(many), Some(one)) = (fraction("dense-f32-100000x100"), fraction("dense-f32-10Mx1")) {
+        notes.push(format!(
+            "100,000 x 100 runs at {:.2} of the 1-tensor throughput at the same total",
+            many / one
+        ));
+    }
+    if let (Some(lazy), Some(dense)) = (time("lazy-f32-1Mx64"), time("dense-f32-64Mx1")) {
+        notes.push(format!("lazy step on 1M x 64 = {:.4} of the dense step on the same table", lazy / dense));
+    }
+    if let (Some(small), Some(large)) = (time("lazy-f32-1Mx64"), time("lazy-f32-8Mx64")) {
+        notes.push(format!("lazy step on 8M x 64 = {:.2} x the step on 1M x 64", large / small));
+    }
+    if let Some(fused) = time("dense-f32-16Mx1") {
+        for (name, what) in
+            [("reference-f32-16Mx1", "scalar reference"), ("op-by-op-f32-16Mx1", "op-by-op Adam")]
+        {
+            if let Some(other) = time(name) {
+                notes.push(format!("fused step is {:.1} x faster than the {what}", other / fused));
+            }
+        }
+    }
+    for note in notes {
+        println!("  {note}");
+    }
+}

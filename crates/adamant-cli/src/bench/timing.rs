@@ -1,0 +1,77 @@
+//! Paired timing: each step is followed at once by the streaming loop that marks the memory
+//! limit, because this machine's bandwidth drifts by up to 40% within minutes; the fraction of
+//! the roofline is the median of the per-pair ratios.
+
+use std::time::Instant;
+
+/// Seconds taken by `reps` steps, each paired with a streaming pass.
+pub struct Paired {
+    /// Step times.
+    pub step: Vec<f64>,
+    /// Streaming-loop times, one right after each step.
+    pub stream: Vec<f64>,
+}
+
+fn seconds(f: &mut dyn FnMut()) -> f64 {
+    let start = Instant::now();
+    f();
+    start.elapsed().as_secs_f64()
+}
+
+/// The median of `xs` (which is not empty).
+pub fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Runs one warm-up pair, then enough pairs to fill about `budget` seconds (at least
+/// `min_reps`, at most `max_reps`); `on_rep` is called after each pair.
+pub fn paired(
+    step: &mut dyn FnMut(),
+    stream: &mut dyn FnMut(),
+    budget: f64,
+    (min_reps, max_reps): (usize, usize),
+    on_rep: &mut dyn FnMut(),
+) -> Paired {
+    let warm = seconds(step) + seconds(stream);
+    let reps = ((budget / warm.max(1e-9)) as usize).clamp(min_reps, max_reps);
+    let mut out = Paired { step: Vec::with_capacity(reps), stream: Vec::with_capacity(reps) };
+    for _ in 0..reps {
+        out.step.push(seconds(step));
+        out.stream.push(seconds(stream));
+        on_rep();
+    }
+    out
+}
+
+impl Paired {
+    /// The median over pairs of (streaming time / step time): 1 means the step runs at the
+    /// speed of the streaming loop.
+    pub fn fraction_of_roofline(&self) -> f64 {
+        let ratios: Vec<f64> = self.stream.iter().zip(&self.step).map(|(s, t)| s / t).collect();
+        median(&ratios)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    #[test]
+    fn fraction_is_the_median_of_pair_ratios() {
+        let p = Paired { step: vec![1.0, 2.0, 4.0], stream: vec![0.5, 2.0, 3.0] };
+        assert_eq!(p.fraction_of_roofline(), 0.75);
+    }
+}

@@ -1,0 +1,39 @@
+//! `adamant`: the command line of the adamant optimizer library.
+//!
+//! The CLI is glue: it parses, validates and calls the library. Each error is printed once,
+//! as `adamant: {error}`, and the exit code is 1; progress goes to stderr.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod progress;
+
+/// MXNet's Adam optimizer system, bit-exact and fast.
+#[derive(Parser)]
+#[command(name = "adamant", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Measure every update path against the memory bandwidth limit of this machine.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bench(args) => bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("adamant: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
