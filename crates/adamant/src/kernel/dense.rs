@@ -3,8 +3,9 @@
 //! [`Loop::Reference`] is the definition: one element at a time, flags read at run time. The
 //! fast loops are the same formula with the flags as constants (so the inner loop is
 //! branch-free and vectorises), each built for every instruction-set level and chosen by
-//! [`Isa::current`]. Half-precision elements are widened to float32 a block at a time, run
-//! through the float32 loop and rounded back, which gives the same bits as element by element.
+//! [`Isa::current`](super::Isa::current). Half-precision elements are widened to float32 a block
+//! at a time (branch-free conversions, or F16C), run through the float32 loop and rounded back,
+//! which gives the same bits as element by element.
 
 use super::element::adam;
 use super::isa::multiversion;
@@ -69,7 +70,7 @@ impl Loop {
                     (master[i], m[i], v[i], w[i]) = (wi, mi, vi, H::from_f32(wi));
                 }
             }
-            Loop::Fused => with_flags!(s, mixed_blocks::<H>(w, master, g, m, v, s)),
+            Loop::Fused => with_flags!(s, mixed_lanes::<H>(w, master, g, m, v, s)),
         }
     }
 }
@@ -96,20 +97,20 @@ pub(crate) fn generic<S: Load<C>, C: Real>(w: &mut [S], g: &[S], m: &mut [S], v:
 
 /// The SIMD loop for float32 and float64.
 #[inline]
-pub(crate) fn simd<T: Load<T> + Real>(w: &mut [T], g: &[T], m: &mut [T], v: &mut [T], s: &Scalars<T>) {
-    with_flags!(s, simd_lanes::<T>(w, g, m, v, s))
+pub(crate) fn simd<S: Load<C>, C: Real>(w: &mut [S], g: &[S], m: &mut [S], v: &mut [S], s: &Scalars<C>) {
+    with_flags!(s, simd_lanes::<S, C>(w, g, m, v, s))
 }
 
-/// The SIMD loop for half-precision elements computed in float32.
+/// The SIMD loop for half precision computed in float32, a block at a time.
 #[inline]
 pub(crate) fn half_blocks<H: Half>(w: &mut [H], g: &[H], m: &mut [H], v: &mut [H], s: &Scalars<f32>) {
     with_flags!(s, half_block_lanes::<H>(w, g, m, v, s))
 }
 
 multiversion! {
-    fn simd_lanes[T: Load<T> + Real, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool] names[T, WD_BEFORE_CLIP, CLIP_ON](
-        w: &mut [T], g: &[T], m: &mut [T], v: &mut [T], s: &Scalars<T>
-    ) => lanes[T, T, WD_BEFORE_CLIP, CLIP_ON]
+    fn simd_lanes[S: Load<C>, C: Real, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool] names[S, C, WD_BEFORE_CLIP, CLIP_ON](
+        w: &mut [S], g: &[S], m: &mut [S], v: &mut [S], s: &Scalars<C>
+    ) => lanes[S, C, WD_BEFORE_CLIP, CLIP_ON]
 }
 
 multiversion! {
@@ -119,7 +120,7 @@ multiversion! {
 }
 
 multiversion! {
-    fn mixed_blocks[H: Half, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool] names[H, WD_BEFORE_CLIP, CLIP_ON](
+    fn mixed_lanes[H: Half, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool] names[H, WD_BEFORE_CLIP, CLIP_ON](
         w: &mut [H], master: &mut [f32], g: &[H], m: &mut [f32], v: &mut [f32], s: &Scalars<f32>
     ) => mixed_blocks_body[H, WD_BEFORE_CLIP, CLIP_ON]
 }
@@ -140,9 +141,11 @@ fn lanes<S: Load<C>, C: Real, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool>(
     }
 }
 
-/// Elements per block in the half-precision loops: four float32 blocks stay in L1.
+/// Elements per block in the half-precision loops: the float32 blocks stay in L1.
 const BLOCK: usize = 512;
 
+/// Widens a block, runs the float32 loop on it, rounds it back: the same bits as element by
+/// element, with conversions that vectorise (or use F16C).
 #[inline(always)]
 fn half_blocks_body<H: Half, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool>(
     w: &mut [H],
@@ -167,6 +170,8 @@ fn half_blocks_body<H: Half, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool>(
     }
 }
 
+/// Master weights a block at a time: widen the gradient, run the float32 loop on the master,
+/// round the master into the weight.
 #[inline(always)]
 fn mixed_blocks_body<H: Half, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool>(
     w: &mut [H],

@@ -9,7 +9,7 @@ use std::ops::Add;
 
 use half::{bf16, f16};
 
-use super::convert::HalfBlock;
+use super::convert::{bf16_bits, bf16_to_f32, f16_bits, f16_to_f32, narrow_f16, widen_f16};
 use super::dense;
 use super::per_op::PerOp;
 use super::{Real, Scalars};
@@ -37,14 +37,27 @@ pub trait Load<C: Real>: Stored {
     }
 }
 
-/// A half-precision storage type: `f16` or `bf16`.
-pub trait Half: Stored + Load<f32> + PartialOrd + HalfBlock {
+/// A half-precision storage type: `f16` or `bf16`. Its conversions are written without
+/// branches, so loops over them vectorise; they give the same bits as the `half` crate's.
+pub trait Half: Stored + Load<f32> + PartialOrd {
     /// One.
     const ONE: Self;
     /// The exact float32 value.
     fn to_f32(self) -> f32;
     /// `x` rounded to nearest, ties to even.
     fn from_f32(x: f32) -> Self;
+
+    /// `dst[i] = src[i].to_f32()` for a block (same lengths).
+    #[inline(always)]
+    fn widen(src: &[Self], dst: &mut [f32]) {
+        dst.iter_mut().zip(src).for_each(|(d, s)| *d = s.to_f32());
+    }
+
+    /// `dst[i] = from_f32(src[i])` for a block (same lengths).
+    #[inline(always)]
+    fn narrow(src: &[f32], dst: &mut [Self]) {
+        dst.iter_mut().zip(src).for_each(|(d, &s)| *d = Self::from_f32(s));
+    }
 }
 
 macro_rules! stored {
@@ -80,28 +93,48 @@ macro_rules! real {
 real!(f32);
 real!(f64);
 
+impl Half for f16 {
+    const ONE: Self = f16::ONE;
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f16_to_f32(self.to_bits())
+    }
+    #[inline(always)]
+    fn from_f32(x: f32) -> Self {
+        f16::from_bits(f16_bits(x))
+    }
+    #[inline(always)]
+    fn widen(src: &[Self], dst: &mut [f32]) {
+        widen_f16(src, dst)
+    }
+    #[inline(always)]
+    fn narrow(src: &[f32], dst: &mut [Self]) {
+        narrow_f16(src, dst)
+    }
+}
+
+impl Half for bf16 {
+    const ONE: Self = bf16::ONE;
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        bf16_to_f32(self.to_bits())
+    }
+    #[inline(always)]
+    fn from_f32(x: f32) -> Self {
+        bf16::from_bits(bf16_bits(x))
+    }
+}
+
 macro_rules! half {
     ($t:ty) => {
-        impl Half for $t {
-            const ONE: Self = <$t>::ONE;
-            #[inline(always)]
-            fn to_f32(self) -> f32 {
-                <$t>::to_f32(self)
-            }
-            #[inline(always)]
-            fn from_f32(x: f32) -> Self {
-                <$t>::from_f32(x)
-            }
-        }
-
         impl Load<f32> for $t {
             #[inline(always)]
             fn load(self) -> f32 {
-                <$t>::to_f32(self)
+                Half::to_f32(self)
             }
             #[inline(always)]
             fn store(c: f32) -> Self {
-                <$t>::from_f32(c)
+                Half::from_f32(c)
             }
             #[inline]
             fn fused(w: &mut [Self], g: &[Self], m: &mut [Self], v: &mut [Self], s: &Scalars<f32>) {
