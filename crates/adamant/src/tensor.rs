@@ -196,6 +196,38 @@ impl Buffer {
     }
 }
 
+/// A shape kept by value: up to four dimensions inline (no allocation, no pointer to follow
+/// when many small tensors are checked), more on the heap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// Up to four dimensions, the first `ndim` used.
+    Inline { dims: [usize; 4], ndim: u8 },
+    /// Five or more dimensions.
+    Heap(Vec<usize>),
+}
+
+impl Shape {
+    /// `dims` as a `Shape`.
+    pub fn new(dims: &[usize]) -> Shape {
+        match dims.len() {
+            n @ 0..=4 => {
+                let mut inline = [0; 4];
+                inline[..n].copy_from_slice(dims);
+                Shape::Inline { dims: inline, ndim: n as u8 }
+            }
+            _ => Shape::Heap(dims.to_vec()),
+        }
+    }
+
+    /// The dimensions.
+    pub fn as_slice(&self) -> &[usize] {
+        match self {
+            Shape::Inline { dims, ndim } => &dims[..usize::from(*ndim)],
+            Shape::Heap(dims) => dims,
+        }
+    }
+}
+
 /// Whether two shapes are equal; cheap when they are the same slice (as a dense gradient's and
 /// its weight's usually are), which matters with many small tensors.
 #[inline]

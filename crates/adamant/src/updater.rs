@@ -95,6 +95,14 @@ impl Updater {
         self.slots.get(&index).map(|&slot| &self.states[slot])
     }
 
+    /// Every state with its parameter index, in index order, to change in place.
+    pub fn states_mut(&mut self) -> Vec<(usize, &mut State)> {
+        let mut slots: Vec<(usize, usize)> = self.slots.iter().map(|(&i, &slot)| (i, slot)).collect();
+        slots.sort_unstable();
+        let mut all: Vec<Option<&mut State>> = self.states.iter_mut().map(Some).collect();
+        slots.into_iter().map(|(i, slot)| (i, all[slot].take().expect("slots are distinct"))).collect()
+    }
+
     /// Every state with its parameter index, in index order.
     pub fn states(&self) -> Vec<(usize, &State)> {
         let mut all: Vec<(usize, &State)> =

@@ -86,16 +86,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut rows = Vec::with_capacity(chosen.len());
     for scenario in &chosen {
         bar.set_message(scenario.name.clone());
-        let (mut work, mut stream) = scenario.build()?;
         let mut failure = None;
-        let measured = pool.install(|| {
+        let measured = pool.install(|| -> Result<_> {
+            let work = std::cell::RefCell::new(scenario.build()?);
             let mut step = || {
-                if let Err(e) = work.step() {
+                if let Err(e) = work.borrow_mut().step() {
                     failure.get_or_insert(e);
                 }
             };
-            paired(&mut step, &mut || stream.run(), args.seconds, (5, 30), &mut || bar.tick())
-        });
+            Ok(paired(&mut step, &mut || work.borrow_mut().stream(), args.seconds, (5, 30), &mut || {
+                bar.tick()
+            }))
+        })?;
         if let Some(e) = failure {
             return Err(e.context(format!("scenario {}", scenario.name)));
         }

@@ -3,10 +3,11 @@
 
 use adamant::{Buffer, DType, Grad, Param, RowSparseRef, TensorMut, TensorRef, Updater};
 use anyhow::Result;
+use rayon::prelude::*;
 use serde_json::json;
 
 use super::op_by_op::OpByOp;
-use super::stream::{Layout, Stream};
+use super::stream::{self, Layout};
 
 /// How a scenario updates its parameters.
 #[derive(Debug, Clone, Copy)]
@@ -132,11 +133,10 @@ impl Scenario {
         }
     }
 
-    /// Builds the arrays and the optimizer, and the roofline's arrays. The step runs on the
-    /// rayon pool it is called from (the bench's), like the roofline: a second pool would
-    /// leave its idle threads spinning against the other's work.
-    pub fn build(&self) -> Result<(Workload, Stream)> {
-        let (layout, stream_len) = self.traffic();
+    /// Builds the arrays and the optimizer, and runs one step (which creates the optimizer's
+    /// state). The step runs on the rayon pool it is called from (the bench's), like the
+    /// roofline: a second pool would leave its idle threads spinning against the other's work.
+    pub fn build(&self) -> Result<Workload> {
         let step = match self.kind {
             Kind::OpByOp => {
                 let n = self.elements();
@@ -167,18 +167,18 @@ impl Scenario {
                 Step::Updater { updater, shape, weights, grads, row_indices }
             }
         };
-        let mut work = Workload { step };
-        // The first step creates the optimizer state; the roofline's arrays are made after it,
-        // so that both sets of pages come from the same state of the memory system.
+        let mut work = Workload { step, stream_len: self.traffic().1, kind: self.kind };
         work.step()?;
-        let stream = Stream::new(layout, stream_len);
-        Ok((work, stream))
+        Ok(work)
     }
 }
 
 /// A scenario ready to run.
 pub struct Workload {
     step: Step,
+    /// Elements the roofline streams per tensor (a prefix of the table for the lazy step).
+    stream_len: usize,
+    kind: Kind,
 }
 
 enum Step {
@@ -217,6 +217,28 @@ impl Workload {
             Step::OpByOp(op) => op.step(),
         }
         Ok(())
+    }
+
+    /// One roofline pass over the arrays the step touches (see `stream`).
+    pub fn stream(&mut self) {
+        match &mut self.step {
+            Step::Updater { updater, weights, grads, .. } => {
+                let states = updater.states_mut();
+                let (len, standard) = (self.stream_len, matches!(self.kind, Kind::Standard { .. }));
+                weights.par_iter_mut().zip(grads.par_iter()).zip(states).for_each(|((w, g), (_, state))| {
+                    if standard {
+                        stream::no_grad(w.as_mut(), state)
+                    } else {
+                        let len = len.min(w.len());
+                        stream::dense(w.as_mut(), g.as_ref(), state, len)
+                    }
+                });
+            }
+            Step::OpByOp(op) => {
+                let n = op.w.len();
+                stream::four(&mut op.w, &op.g, &mut op.m, &mut op.v, n)
+            }
+        }
     }
 }
 

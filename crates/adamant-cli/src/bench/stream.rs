@@ -1,65 +1,21 @@
-//! The roofline: adam-shaped streaming loops that read and write the same arrays a step does,
-//! on the same threads, with as little arithmetic as possible, compiled like the step.
+//! The roofline: adam-shaped streaming passes over the very arrays a step reads and writes
+//! (weights, gradients and optimizer state), on the same threads, changing no bit. Using the
+//! step's own memory matters on this machine: two sets of arrays of the same size can stream
+//! at rates that differ by a third, depending on where their pages landed.
 
-use adamant::kernel::roofline::{self, StreamElement};
+use adamant::kernel::roofline::{self, Bits};
+use adamant::{DataMut, DataRef, State};
 use rayon::prelude::*;
 
 /// Elements per parallel piece.
 const CHUNK: usize = 16 * 1024;
 
-/// Arrays shaped like one step's memory traffic.
-pub enum Stream {
-    /// Read weight, gradient, mean, var; write weight, mean, var (float32).
-    F32 { w: Vec<f32>, g: Vec<f32>, m: Vec<f32>, v: Vec<f32> },
-    /// The same with 8-byte elements.
-    F64 { w: Vec<f64>, g: Vec<f64>, m: Vec<f64>, v: Vec<f64> },
-    /// The same with 2-byte elements (half precision without master weights).
-    Half { w: Vec<u16>, g: Vec<u16>, m: Vec<u16>, v: Vec<u16> },
-    /// Master weights: read master, half gradient, mean, var; write master, mean, var and the
-    /// half weight.
-    Mixed { x: Vec<f32>, g: Vec<u16>, m: Vec<f32>, v: Vec<f32>, w: Vec<u16> },
-    /// A standard row-sparse step: read and write weight, mean, var (the gradient is small).
-    NoGrad { w: Vec<f32>, m: Vec<f32>, v: Vec<f32> },
+/// A zero the compiler cannot see through, so that no load or store is dropped.
+fn zero() -> u64 {
+    std::hint::black_box(0)
 }
 
-impl Stream {
-    /// Streaming arrays for `n` elements of the given layout.
-    pub fn new(layout: Layout, n: usize) -> Stream {
-        let f = || vec![1.0f32; n];
-        let h = || vec![0x3f80u16; n];
-        match layout {
-            Layout::F32 => Stream::F32 { w: f(), g: f(), m: f(), v: f() },
-            Layout::F64 => Stream::F64 { w: vec![1.0; n], g: vec![1.0; n], m: vec![1.0; n], v: vec![1.0; n] },
-            Layout::Half => Stream::Half { w: h(), g: h(), m: h(), v: h() },
-            Layout::Mixed => Stream::Mixed { x: f(), g: h(), m: f(), v: f(), w: h() },
-            Layout::NoGrad => Stream::NoGrad { w: f(), m: f(), v: f() },
-        }
-    }
-
-    /// One pass over every element, in parallel pieces on the current rayon pool, with the
-    /// library's roofline loops (compiled for the same instruction set as the step).
-    pub fn run(&mut self) {
-        match self {
-            Stream::F32 { w, g, m, v } => four(w, g, m, v),
-            Stream::F64 { w, g, m, v } => four(w, g, m, v),
-            Stream::Half { w, g, m, v } => four(w, g, m, v),
-            Stream::Mixed { x, g, m, v, w } => {
-                let pieces = x.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(m.par_chunks_mut(CHUNK));
-                pieces
-                    .zip(v.par_chunks_mut(CHUNK))
-                    .zip(w.par_chunks_mut(CHUNK))
-                    .for_each(|((((x, g), m), v), w)| roofline::stream_mixed(x, g, m, v, w))
-            }
-            Stream::NoGrad { w, m, v } => {
-                let pieces =
-                    w.par_chunks_mut(CHUNK).zip(m.par_chunks_mut(CHUNK)).zip(v.par_chunks_mut(CHUNK));
-                pieces.for_each(|((w, m), v)| roofline::stream3(w, m, v))
-            }
-        }
-    }
-}
-
-/// Which arrays a step touches.
+/// Which arrays a step touches, for counting its bytes.
 #[derive(Debug, Clone, Copy)]
 pub enum Layout {
     /// float32 weight, gradient, mean, var.
@@ -87,8 +43,51 @@ impl Layout {
     }
 }
 
-/// Reads four arrays and writes three, chunk by chunk in parallel.
-fn four<T: StreamElement>(w: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
-    let pieces = w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(m.par_chunks_mut(CHUNK));
-    pieces.zip(v.par_chunks_mut(CHUNK)).for_each(|(((w, g), m), v)| roofline::stream4(w, g, m, v))
+/// Streams the first `len` elements of a dense tensor: weight `w`, gradient `g` and the
+/// optimizer's state (mean, var and a master copy where there is one).
+pub fn dense(w: DataMut<'_>, g: DataRef<'_>, state: &mut State, len: usize) {
+    let State::Adam(state) = state else { unreachable!("the bench runs Adam") };
+    let (m, v, master) = state.arrays_mut();
+    match (w, g, m, v, master) {
+        (DataMut::F32(w), DataRef::F32(g), DataMut::F32(m), DataMut::F32(v), None) => four(w, g, m, v, len),
+        (DataMut::F64(w), DataRef::F64(g), DataMut::F64(m), DataMut::F64(v), None) => four(w, g, m, v, len),
+        (DataMut::F16(w), DataRef::F16(g), DataMut::F16(m), DataMut::F16(v), None) => four(w, g, m, v, len),
+        (DataMut::BF16(w), DataRef::BF16(g), DataMut::BF16(m), DataMut::BF16(v), None) => {
+            four(w, g, m, v, len)
+        }
+        (DataMut::F16(w), DataRef::F16(g), DataMut::F32(m), DataMut::F32(v), Some(x)) => mixed(w, x, g, m, v),
+        (DataMut::BF16(w), DataRef::BF16(g), DataMut::F32(m), DataMut::F32(v), Some(x)) => {
+            mixed(w, x, g, m, v)
+        }
+        _ => unreachable!("the bench makes no other combination"),
+    }
+}
+
+/// Streams weight, mean and var of a float32 table (a standard row-sparse step's traffic).
+pub fn no_grad(w: DataMut<'_>, state: &mut State) {
+    let State::Adam(state) = state else { unreachable!("the bench runs Adam") };
+    let (m, v, _) = state.arrays_mut();
+    let (DataMut::F32(w), DataMut::F32(m), DataMut::F32(v)) = (w, m, v) else {
+        unreachable!("float32 table")
+    };
+    let zero = zero();
+    let pieces = w.par_chunks_mut(CHUNK).zip(m.par_chunks_mut(CHUNK)).zip(v.par_chunks_mut(CHUNK));
+    pieces.for_each(|((w, m), v)| roofline::stream3(w, m, v, zero));
+}
+
+/// Reads four arrays and writes three, in parallel pieces.
+pub fn four<W: Bits, M: Bits>(w: &mut [W], g: &[W], m: &mut [M], v: &mut [M], len: usize) {
+    let zero = zero();
+    let pieces =
+        w[..len].par_chunks_mut(CHUNK).zip(g[..len].par_chunks(CHUNK)).zip(m[..len].par_chunks_mut(CHUNK));
+    pieces
+        .zip(v[..len].par_chunks_mut(CHUNK))
+        .for_each(|(((w, g), m), v)| roofline::stream4(w, g, m, v, zero));
+}
+
+fn mixed<H: Bits>(w: &mut [H], x: &mut [f32], g: &[H], m: &mut [f32], v: &mut [f32]) {
+    let zero = zero();
+    let pieces = w.par_chunks_mut(CHUNK).zip(x.par_chunks_mut(CHUNK)).zip(g.par_chunks(CHUNK));
+    let pieces = pieces.zip(m.par_chunks_mut(CHUNK)).zip(v.par_chunks_mut(CHUNK));
+    pieces.for_each(|((((w, x), g), m), v)| roofline::stream_mixed(w, x, g, m, v, zero));
 }

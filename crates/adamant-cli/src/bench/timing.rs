@@ -1,6 +1,7 @@
-//! Paired timing: each step is followed at once by the streaming loop that marks the memory
-//! limit, because this machine's bandwidth drifts by up to 40% within minutes; the fraction of
-//! the roofline is the median of the per-pair ratios.
+//! Paired timing: each step is bracketed by two runs of the streaming loop that marks the
+//! memory limit, because this machine's bandwidth drifts by up to 40% within minutes; a pair is
+//! the step and the mean of the streams around it, and the fraction of the roofline is the
+//! median of the per-pair ratios.
 
 use std::time::Instant;
 
@@ -8,7 +9,7 @@ use std::time::Instant;
 pub struct Paired {
     /// Step times.
     pub step: Vec<f64>,
-    /// Streaming-loop times, one right after each step.
+    /// Streaming-loop times: the mean of the runs just before and just after each step.
     pub stream: Vec<f64>,
 }
 
@@ -30,7 +31,7 @@ pub fn median(xs: &[f64]) -> f64 {
     }
 }
 
-/// Runs one warm-up pair, then enough pairs to fill about `budget` seconds (at least
+/// Runs two warm-up pairs, then enough pairs to fill about `budget` seconds (at least
 /// `min_reps`, at most `max_reps`); `on_rep` is called after each pair.
 pub fn paired(
     step: &mut dyn FnMut(),
@@ -39,12 +40,17 @@ pub fn paired(
     (min_reps, max_reps): (usize, usize),
     on_rep: &mut dyn FnMut(),
 ) -> Paired {
-    let warm = seconds(step) + seconds(stream);
+    seconds(step);
+    let warm = seconds(step) + 2.0 * seconds(stream);
     let reps = ((budget / warm.max(1e-9)) as usize).clamp(min_reps, max_reps);
     let mut out = Paired { step: Vec::with_capacity(reps), stream: Vec::with_capacity(reps) };
+    let mut before = seconds(stream);
     for _ in 0..reps {
-        out.step.push(seconds(step));
-        out.stream.push(seconds(stream));
+        let time = seconds(step);
+        let after = seconds(stream);
+        out.step.push(time);
+        out.stream.push((before + after) / 2.0);
+        before = after;
         on_rep();
     }
     out

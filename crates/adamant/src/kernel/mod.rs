@@ -10,6 +10,7 @@ pub mod element;
 pub mod isa;
 pub mod parallel;
 pub mod per_op;
+pub mod prefetch;
 pub mod real;
 pub mod roofline;
 pub mod rows;

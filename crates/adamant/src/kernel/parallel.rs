@@ -10,6 +10,9 @@ use super::Loop;
 /// Pieces smaller than this many elements are not split further (64 KiB per float32 array).
 pub const GRAIN: usize = 16 * 1024;
 
+/// How many rows ahead a lazy update prefetches.
+const PREFETCH_AHEAD: usize = 4;
+
 /// A split point near `at` at which the weight's element starts a 64-byte cache line, so that
 /// two threads never write the same line of the weight.
 fn aligned<G: Stored, T: Target<G>>(target: &T, at: usize) -> usize {
@@ -57,9 +60,14 @@ fn lazy_rows<G: Stored, T: Target<G>>(
 ) {
     let row_len = rows.row_len();
     if entries.len() * row_len <= GRAIN || entries.len() < 2 {
-        for &(row, source) in entries {
-            let start = (row - first_row) * row_len;
-            target.update(start..start + row_len, rows.grad(source), l);
+        let span = |row: usize| (row - first_row) * row_len..(row - first_row + 1) * row_len;
+        let mut scratch = rows.scratch();
+        for (i, &(row, source)) in entries.iter().enumerate() {
+            // Rows are scattered over the table: ask for one a few rows ahead of its update.
+            if let Some(&(ahead, _)) = entries.get(i + PREFETCH_AHEAD) {
+                target.prefetch(span(ahead));
+            }
+            target.update(span(row), rows.grad(source, &mut scratch), l);
         }
         return;
     }
@@ -86,6 +94,7 @@ fn standard_rows<G: Stored, T: Target<G>>(
     let mid_row = aligned(&target, n / 2) / row_len.max(1);
     if n <= GRAIN || mid_row == 0 || mid_row >= row_count {
         let mut next = 0;
+        let mut scratch = rows.scratch();
         let ends = entries.iter().map(|&(row, _)| row - first_row).chain([row_count]);
         for (end, entry) in ends.zip(entries.iter().map(Some).chain([None])) {
             // Rows next..end are not listed: zero gradient, GRAIN elements at a time.
@@ -97,7 +106,7 @@ fn standard_rows<G: Stored, T: Target<G>>(
             }
             if let Some(&(row, source)) = entry {
                 let start = (row - first_row) * row_len;
-                target.update(start..start + row_len, rows.grad(source), l);
+                target.update(start..start + row_len, rows.grad(source, &mut scratch), l);
             }
             next = end + 1;
         }

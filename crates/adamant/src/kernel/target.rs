@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 
+use super::prefetch::prefetch;
 use super::storage::{Half, Load, Stored};
 use super::{Loop, Real, Scalars};
 
@@ -26,6 +27,9 @@ pub trait Target<G: Stored>: Send + Sized {
 
     /// Updates the elements in `span` with their gradient `g` (`g.len() == span.len()`).
     fn update(&mut self, span: Range<usize>, g: &[G], l: Loop);
+
+    /// Starts fetching the arrays of `span` into the cache (a hint for scattered rows).
+    fn prefetch(&self, span: Range<usize>);
 }
 
 /// A weight and its moments, all stored as `S`, computed in `C`.
@@ -59,6 +63,13 @@ impl<S: Load<C>, C: Real> Target<S> for Plain<'_, S, C> {
     #[inline]
     fn update(&mut self, span: Range<usize>, g: &[S], l: Loop) {
         l.run(&mut self.w[span.clone()], g, &mut self.m[span.clone()], &mut self.v[span], &self.s)
+    }
+
+    #[inline]
+    fn prefetch(&self, span: Range<usize>) {
+        prefetch(&self.w[span.clone()]);
+        prefetch(&self.m[span.clone()]);
+        prefetch(&self.v[span]);
     }
 }
 
@@ -100,5 +111,13 @@ impl<H: Half> Target<H> for Mixed<'_, H> {
     fn update(&mut self, span: Range<usize>, g: &[H], l: Loop) {
         let (w, master) = (&mut self.w[span.clone()], &mut self.master[span.clone()]);
         l.run_mixed(w, master, g, &mut self.m[span.clone()], &mut self.v[span], &self.s)
+    }
+
+    #[inline]
+    fn prefetch(&self, span: Range<usize>) {
+        prefetch(&self.w[span.clone()]);
+        prefetch(&self.master[span.clone()]);
+        prefetch(&self.m[span.clone()]);
+        prefetch(&self.v[span]);
     }
 }

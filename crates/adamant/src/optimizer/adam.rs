@@ -28,7 +28,7 @@ use crate::optimizer::adam_config::AdamConfig;
 use crate::optimizer::base::OptimizerBase;
 use crate::optimizer::interface::{Optimizer, State};
 use crate::param::{Grad, Param};
-use crate::tensor::{same_shape, shape_len, Buffer, DataMut, DataRef, TensorMut};
+use crate::tensor::{same_shape, shape_len, Buffer, DataMut, DataRef, Shape, TensorMut};
 
 /// Adam's state for one parameter: the first and second moments, and for half-precision
 /// weights with `multi_precision` a float32 master copy of the weight.
@@ -37,7 +37,7 @@ use crate::tensor::{same_shape, shape_len, Buffer, DataMut, DataRef, TensorMut};
 /// [`Adam`] (so the arrays always match the shape); read with the accessors.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdamState {
-    shape: Vec<usize>,
+    shape: Shape,
     dtype: DType,
     mean: Buffer,
     var: Buffer,
@@ -47,7 +47,7 @@ pub struct AdamState {
 impl AdamState {
     /// The shape of the weight this state belongs to.
     pub fn shape(&self) -> &[usize] {
-        &self.shape
+        self.shape.as_slice()
     }
 
     /// The first moment `m`.
@@ -63,6 +63,12 @@ impl AdamState {
     /// The float32 master copy of the weight (half-precision weights with `multi_precision`).
     pub fn master(&self) -> Option<&[f32]> {
         self.master.as_deref()
+    }
+
+    /// The first and second moments and the master copy, to change in place (their shapes
+    /// and dtypes cannot change).
+    pub fn arrays_mut(&mut self) -> (DataMut<'_>, DataMut<'_>, Option<&mut [f32]>) {
+        (self.mean.as_mut(), self.var.as_mut(), self.master.as_deref_mut())
     }
 
     /// The dtype of the weight this state belongs to.
@@ -303,7 +309,7 @@ impl Optimizer for Adam {
             (self.base.config().multi_precision && dtype.is_half()).then(|| weight.data.as_ref().to_f32());
         let moments = if master.is_some() { DType::F32 } else { dtype };
         State::Adam(AdamState {
-            shape: weight.shape.to_vec(),
+            shape: Shape::new(weight.shape),
             dtype,
             mean: Buffer::zeros(moments, len),
             var: Buffer::zeros(moments, len),
@@ -315,12 +321,12 @@ impl Optimizer for Adam {
         param.check()?;
         if let Some(State::Adam(state)) = state {
             let weight = &param.weight;
-            if !same_shape(&state.shape, weight.shape) || state.dtype() != weight.data.dtype() {
+            if !same_shape(state.shape(), weight.shape) || state.dtype() != weight.data.dtype() {
                 return Err(Error::StateMismatch {
                     index: param.index,
                     weight: weight.shape.to_vec(),
                     weight_dtype: weight.data.dtype(),
-                    state: state.shape.clone(),
+                    state: state.shape().to_vec(),
                     state_dtype: state.dtype(),
                 });
             }
