@@ -177,6 +177,27 @@ pub enum Error {
         /// The repeated index.
         index: usize,
     },
+    /// A state file cannot be read: it is damaged, truncated, of another format or version,
+    /// or describes something impossible. Nothing was loaded.
+    #[error("state file: {reason}")]
+    StateFile {
+        /// What is wrong, with the array or field at fault.
+        reason: String,
+    },
+    /// A state file does not fit the weights it is loaded for; every mismatch is listed.
+    #[error("state file does not fit the weights: {}", mismatches.join("; "))]
+    StateFileMismatch {
+        /// One line per parameter at fault.
+        mismatches: Vec<String>,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The operating system's message.
+        message: String,
+    },
     /// The batch and the list of states have different lengths.
     #[error("{params} parameters but {states} states")]
     StateCount {

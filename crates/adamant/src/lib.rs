@@ -42,6 +42,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+pub mod checkpoint;
 pub mod dtype;
 pub mod error;
 mod index_map;
@@ -58,6 +59,7 @@ pub mod updater;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+pub use checkpoint::ParamSpec;
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use kernel::{HalfMath, WdOrder};

@@ -54,6 +54,21 @@ impl Updater {
         }
     }
 
+    /// An updater holding `states` (a checkpoint's); fails on a repeated index.
+    pub(crate) fn with_states(
+        optimizer: Box<dyn Optimizer>,
+        states: Vec<(usize, State)>,
+    ) -> Result<Self, String> {
+        let mut updater = Updater::new(optimizer);
+        for (index, state) in states {
+            if updater.slots.insert(index, updater.states.len()).is_some() {
+                return Err(format!("parameter {index} appears twice"));
+            }
+            updater.states.push(state);
+        }
+        Ok(updater)
+    }
+
     /// Runs batches on a pool of `threads` threads of its own from now on; 0 (the default)
     /// runs them on the rayon pool `update` is called from (the global pool, unless the caller
     /// is inside `ThreadPool::install`). The results do not depend on it.

@@ -1,8 +1,8 @@
 //! Building a scheduler from its JSON description (the golden files' and the CLI's form).
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use super::{LrScheduler, WarmupMode};
+use super::{LrScheduler, Rule, WarmupMode};
 use crate::error::{Error, Result};
 use crate::json_fields::{as_u64, wrong_type, JsonFields};
 
@@ -82,5 +82,46 @@ impl LrScheduler {
         let steps = f.u64("warmup_steps")?.unwrap_or(0);
         let begin = f.f64("warmup_begin_lr")?.unwrap_or(0.0);
         scheduler.with_warmup(steps, begin, mode)
+    }
+}
+
+impl LrScheduler {
+    /// The scheduler as [`LrScheduler::from_json`] reads it, with its starting values (its
+    /// mutable state is [`LrScheduler::state`]).
+    ///
+    /// ```
+    /// let s = adamant::LrScheduler::cosine(100, 0.1, 0.001).unwrap();
+    /// assert_eq!(adamant::LrScheduler::from_json(&s.to_json()).unwrap(), s);
+    /// ```
+    pub fn to_json(&self) -> Value {
+        let w = self.warmup();
+        let mode = match w.mode {
+            WarmupMode::Linear => "linear",
+            WarmupMode::Constant => "constant",
+        };
+        let mut value = json!({
+            "base_lr": self.initial_lr(),
+            "warmup_steps": w.steps,
+            "warmup_begin_lr": w.begin_lr,
+            "warmup_mode": mode,
+        });
+        let rule = match self.rule() {
+            Rule::Factor { step, factor, stop_factor_lr, .. } => {
+                json!({"type": "factor", "step": step, "factor": factor, "stop_factor_lr": stop_factor_lr})
+            }
+            Rule::MultiFactor { steps, factor, .. } => {
+                json!({"type": "multifactor", "step": steps, "factor": factor})
+            }
+            Rule::Poly { max_update, pwr, final_lr } => {
+                json!({"type": "poly", "max_update": max_update, "pwr": pwr, "final_lr": final_lr})
+            }
+            Rule::Cosine { max_update, final_lr } => {
+                json!({"type": "cosine", "max_update": max_update, "final_lr": final_lr})
+            }
+        };
+        if let (Some(map), Value::Object(rule)) = (value.as_object_mut(), rule) {
+            map.extend(rule);
+        }
+        value
     }
 }

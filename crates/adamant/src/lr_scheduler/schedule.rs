@@ -227,6 +227,39 @@ impl LrScheduler {
         self.base_lr
     }
 
+    /// The rate the schedule started from (its base rate at construction).
+    pub fn initial_lr(&self) -> f64 {
+        self.initial_lr
+    }
+
+    /// The mutable state: `(base_lr, count, cur_step_ind)` (the last two 0 where the rule
+    /// keeps no such count).
+    pub fn state(&self) -> (f64, u64, u64) {
+        match &self.rule {
+            Rule::Factor { count, .. } => (self.base_lr, *count, 0),
+            Rule::MultiFactor { cur_step_ind, .. } => (self.base_lr, 0, *cur_step_ind as u64),
+            _ => (self.base_lr, 0, 0),
+        }
+    }
+
+    /// Puts back a state taken by [`LrScheduler::state`]; fails, changing nothing, on values
+    /// this schedule cannot have.
+    pub fn restore_state(&mut self, (base_lr, count, cur_step_ind): (f64, u64, u64)) -> Result<()> {
+        check_rate("base_lr", base_lr)?;
+        match &mut self.rule {
+            Rule::Factor { count: c, .. } => *c = count,
+            Rule::MultiFactor { steps, cur_step_ind: c, .. } => {
+                if cur_step_ind > steps.len() as u64 {
+                    return Err(invalid("cur_step_ind", cur_step_ind, "must not exceed the number of steps"));
+                }
+                *c = cur_step_ind as usize;
+            }
+            _ => {}
+        }
+        self.base_lr = base_lr;
+        Ok(())
+    }
+
     /// The warmup phase.
     pub fn warmup(&self) -> Warmup {
         self.warmup

@@ -45,6 +45,36 @@ pub struct AdamState {
 }
 
 impl AdamState {
+    /// A state from its arrays (a checkpoint's), checked against the shape and dtype of the
+    /// weight it belongs to: moments in the weight's dtype, or float32 moments and a float32
+    /// master copy for a half-precision weight.
+    pub(crate) fn from_parts(
+        shape: &[usize],
+        dtype: DType,
+        mean: Buffer,
+        var: Buffer,
+        master: Option<Vec<f32>>,
+    ) -> std::result::Result<Self, String> {
+        let len = shape_len(shape);
+        let moments = if master.is_some() { DType::F32 } else { dtype };
+        if master.is_some() && !dtype.is_half() {
+            return Err(format!("a master copy for a {dtype} weight"));
+        }
+        for (name, array) in [("mean", &mean), ("var", &var)] {
+            if array.dtype() != moments || array.len() != len {
+                return Err(format!(
+                    "{name} is {} x {}, expected {moments} x {len}",
+                    array.dtype(),
+                    array.len()
+                ));
+            }
+        }
+        if master.as_ref().is_some_and(|m| m.len() != len) {
+            return Err(format!("master has the wrong length, expected {len}"));
+        }
+        Ok(AdamState { shape: Shape::new(shape), dtype, mean, var, master })
+    }
+
     /// The shape of the weight this state belongs to.
     pub fn shape(&self) -> &[usize] {
         self.shape.as_slice()
@@ -290,6 +320,10 @@ fn run<G: Stored>(mut target: impl Target<G>, g: &[G], sparse: Option<Sparse<'_>
 impl Optimizer for Adam {
     fn name(&self) -> &'static str {
         "adam"
+    }
+
+    fn config_json(&self) -> serde_json::Value {
+        self.config().to_json()
     }
 
     fn base(&self) -> &OptimizerBase {

@@ -1,6 +1,6 @@
 //! Adam's hyper-parameters and how the registry reads them.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::json_fields::JsonFields;
@@ -74,6 +74,27 @@ impl AdamConfig {
         check_beta("beta2", self.beta2)?;
         check_non_negative("epsilon", self.epsilon)?;
         self.base.validate()
+    }
+
+    /// The configuration as a JSON object of MXNet's argument names, which
+    /// [`AdamConfig::from_json`] reads back to an equal configuration.
+    ///
+    /// ```
+    /// let c = adamant::AdamConfig { beta1: 0.8, ..Default::default() };
+    /// assert_eq!(adamant::AdamConfig::from_json(&c.to_json()).unwrap(), c);
+    /// ```
+    pub fn to_json(&self) -> Value {
+        let mut map = self.base.to_json();
+        for (key, value) in [
+            ("beta1", json!(self.beta1)),
+            ("beta2", json!(self.beta2)),
+            ("epsilon", json!(self.epsilon)),
+            ("lazy_update", json!(self.lazy_update)),
+            ("use_fused_step", json!(self.use_fused_step)),
+        ] {
+            map.insert(key.to_string(), value);
+        }
+        Value::Object(map)
     }
 
     /// Reads a configuration from a JSON object of MXNet's argument names; absent keys and

@@ -95,6 +95,43 @@ impl OptimizerBase {
         Ok(())
     }
 
+    /// Puts back the run-time state of a checkpoint: the fixed rate, the counters and the
+    /// scheduler's state. Fails, changing nothing, on values that cannot be.
+    pub(crate) fn restore(
+        &mut self,
+        lr: f64,
+        num_update: u64,
+        counts: &[(usize, u64)],
+        scheduler: Option<(f64, u64, u64)>,
+    ) -> Result<()> {
+        check_non_negative("learning_rate", lr)?;
+        let mut restored = self.scheduler.clone();
+        match (&mut restored, scheduler) {
+            (Some(s), Some(state)) => s.restore_state(state)?,
+            (None, None) => {}
+            _ => {
+                return Err(Error::InvalidHyperParameter {
+                    name: "lr_scheduler",
+                    value: "scheduler state".into(),
+                    reason: "the state and the configuration disagree on having a scheduler",
+                })
+            }
+        }
+        self.lr = lr;
+        self.num_update = num_update;
+        self.scheduler = restored;
+        self.counts = IndexTable::default();
+        for &(index, count) in counts {
+            *self.counts.get_or_insert_with(index, || count) = count;
+        }
+        Ok(())
+    }
+
+    /// The fixed learning rate (used when there is no scheduler).
+    pub(crate) fn fixed_lr(&self) -> f64 {
+        self.lr
+    }
+
     /// Counts one more update of `index` and returns its count `t` (MXNet's `_update_count`).
     pub(crate) fn count_update(&mut self, index: usize) -> u64 {
         let begin = self.config.begin_num_update;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
 use crate::json_fields::{as_f64, index_key, wrong_type, JsonFields};
@@ -46,6 +46,14 @@ impl Multipliers {
             }
         }
         Ok(())
+    }
+
+    /// `{"by_index": {"1": 0.5}, "by_name": {"fc1_bias": 2.0}}`.
+    fn to_json(&self) -> Value {
+        let by_index: Map<String, Value> =
+            self.by_index.iter().map(|(i, v)| (i.to_string(), json!(v))).collect();
+        let by_name: Map<String, Value> = self.by_name.iter().map(|(n, v)| (n.clone(), json!(v))).collect();
+        json!({"by_index": by_index, "by_name": by_name})
     }
 
     /// Reads `{"by_index": {"1": 0.5}, "by_name": {"fc1_bias": 2.0}}`.
@@ -179,6 +187,38 @@ impl OptimizerConfig {
     /// The clipping bound in force: `Some(c)` for `c > 0`, `None` when clipping is off.
     pub fn clip(&self) -> Option<f64> {
         self.clip_gradient.filter(|&c| c > 0.0)
+    }
+
+    /// The configuration in the registry's form: `set_json` of each entry gives it back.
+    pub(crate) fn to_json(&self) -> Map<String, Value> {
+        let names: Map<String, Value> =
+            self.param_idx2name.iter().map(|(i, n)| (i.to_string(), json!(n))).collect();
+        let wd_order = match self.wd_order {
+            WdOrder::AfterClip => "after_clip",
+            WdOrder::BeforeClip => "before_clip",
+        };
+        let half_math = match self.half_math {
+            HalfMath::RoundOnce => "round_once",
+            HalfMath::PerOp => "per_op",
+        };
+        let value = json!({
+            "learning_rate": self.learning_rate,
+            "lr_scheduler": self.lr_scheduler.as_ref().map(LrScheduler::to_json),
+            "rescale_grad": self.rescale_grad,
+            "wd": self.wd,
+            "clip_gradient": self.clip_gradient,
+            "begin_num_update": self.begin_num_update,
+            "multi_precision": self.multi_precision,
+            "param_idx2name": names,
+            "lr_mult": self.lr_mult.to_json(),
+            "wd_mult": self.wd_mult.to_json(),
+            "wd_order": wd_order,
+            "half_math": half_math,
+        });
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!("json! of an object literal"),
+        }
     }
 
     /// Sets the hyper-parameter `key` from a JSON value (the registry's and the CLI's way in).

@@ -36,6 +36,10 @@ pub trait Optimizer: Send + fmt::Debug {
     /// The registry name (`adam`).
     fn name(&self) -> &'static str;
 
+    /// The configuration in the registry's form: `create(self.name(), &self.config_json())`
+    /// builds an optimizer configured the same way.
+    fn config_json(&self) -> serde_json::Value;
+
     /// The shared machinery: rate, scheduler, multipliers, counters.
     fn base(&self) -> &OptimizerBase;
 

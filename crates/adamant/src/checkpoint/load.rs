@@ -1,0 +1,170 @@
+//! Reading a state file, trusting nothing in it: every field and array is checked (format,
+//! version, checksums, dtypes, shapes, lengths) before an `Updater` is built, and any fault is
+//! an error, never a panic.
+
+use std::io::Read;
+use std::path::Path;
+
+use half::{bf16, f16};
+use safetensors::SafeTensors;
+
+use super::crc32::crc32;
+use super::metadata::{Metadata, CRC_KEY, FORMAT, KEY, VERSION};
+use super::save::safetensors_dtype;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::optimizer::adam::AdamState;
+use crate::optimizer::interface::State;
+use crate::param::Param;
+use crate::tensor::Buffer;
+use crate::updater::Updater;
+
+/// What a weight is, for checking a state file against the weights it is resumed with.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamSpec<'a> {
+    /// The parameter index.
+    pub index: usize,
+    /// The weight's shape.
+    pub shape: &'a [usize],
+    /// The weight's dtype.
+    pub dtype: DType,
+}
+
+impl<'a> ParamSpec<'a> {
+    /// The spec of a batch entry.
+    pub fn of(param: &'a Param<'_>) -> Self {
+        ParamSpec { index: param.index, shape: param.weight.shape, dtype: param.weight.data.dtype() }
+    }
+}
+
+fn bad(reason: impl Into<String>) -> Error {
+    Error::StateFile { reason: reason.into() }
+}
+
+/// `bytes` (little-endian) as a buffer of `dtype`.
+fn decode(dtype: DType, bytes: &[u8]) -> Buffer {
+    fn each<const N: usize, T>(bytes: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
+        bytes.chunks_exact(N).map(|c| f(c.try_into().expect("chunks_exact gives N bytes"))).collect()
+    }
+    match dtype {
+        DType::F16 => Buffer::F16(each(bytes, f16::from_le_bytes)),
+        DType::BF16 => Buffer::BF16(each(bytes, bf16::from_le_bytes)),
+        DType::F32 => Buffer::F32(each(bytes, f32::from_le_bytes)),
+        DType::F64 => Buffer::F64(each(bytes, f64::from_le_bytes)),
+    }
+}
+
+impl Updater {
+    /// Reads a state file written by [`Updater::save`] and rebuilds the updater: optimizer,
+    /// configuration, counters, scheduler and every parameter's state. When `expected` is not
+    /// empty, the file must fit those weights (each state's shape and dtype, no state for an
+    /// unknown index); every mismatch is reported at once.
+    pub fn load(path: impl AsRef<Path>, expected: &[ParamSpec<'_>]) -> Result<Updater> {
+        let path = path.as_ref();
+        let file = std::fs::File::open(path)
+            .map_err(|e| Error::Io { path: path.display().to_string(), message: e.to_string() })?;
+        Self::load_from(file, expected)
+    }
+
+    /// [`Updater::load`] from a reader.
+    pub fn load_from(mut reader: impl Read, expected: &[ParamSpec<'_>]) -> Result<Updater> {
+        let mut bytes = Vec::new();
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::Io { path: "(reader)".into(), message: e.to_string() })?;
+        let updater = decode_file(&bytes)?;
+        updater.check_fits(expected)?;
+        Ok(updater)
+    }
+
+    /// Checks every state against `expected` (nothing to check when it is empty).
+    fn check_fits(&self, expected: &[ParamSpec<'_>]) -> Result<()> {
+        if expected.is_empty() {
+            return Ok(());
+        }
+        let mut mismatches = Vec::new();
+        for (index, state) in self.states() {
+            let State::Adam(state) = state;
+            match expected.iter().find(|p| p.index == index) {
+                None => mismatches.push(format!("parameter {index}: in the file but not among the weights")),
+                Some(p) if p.shape != state.shape() || p.dtype != state.dtype() => mismatches.push(format!(
+                    "parameter {index}: the file has {} {:?}, the weight is {} {:?}",
+                    state.dtype(),
+                    state.shape(),
+                    p.dtype,
+                    p.shape
+                )),
+                Some(_) => {}
+            }
+        }
+        if mismatches.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::StateFileMismatch { mismatches })
+        }
+    }
+}
+
+fn decode_file(bytes: &[u8]) -> Result<Updater> {
+    let file = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
+    let info = header.metadata().as_ref().ok_or_else(|| bad("no adamant metadata"))?;
+    let document = info.get(KEY).ok_or_else(|| bad("no adamant metadata"))?;
+    let stored_crc = info.get(CRC_KEY).and_then(|c| u32::from_str_radix(c, 16).ok());
+    if stored_crc != Some(crc32(document.as_bytes())) {
+        return Err(bad("the metadata's checksum does not match"));
+    }
+    let meta: Metadata = serde_json::from_str(document).map_err(|e| bad(format!("metadata: {e}")))?;
+    if meta.format != FORMAT {
+        return Err(bad(format!("format {:?}, expected {FORMAT:?}", meta.format)));
+    }
+    if meta.version != VERSION {
+        return Err(bad(format!("version {} (this build reads version {VERSION})", meta.version)));
+    }
+    let mut optimizer = crate::create(&meta.optimizer, &meta.config)?;
+    let scheduler = meta.scheduler_state.map(|s| (s.base_lr, s.count, s.cur_step_ind));
+    optimizer.base_mut().restore(meta.learning_rate, meta.num_update, &meta.update_counts, scheduler)?;
+
+    let mut states = Vec::with_capacity(meta.params.len());
+    for param in &meta.params {
+        let index = param.index;
+        let mut arrays: Vec<(&str, Buffer)> = Vec::new();
+        for array in &param.arrays {
+            let name = format!("{index}.{}", array.name);
+            let view = file.tensor(&name).map_err(|_| bad(format!("array {name} is missing")))?;
+            if view.shape() != param.shape.as_slice() {
+                return Err(bad(format!(
+                    "array {name} has shape {:?}, expected {:?}",
+                    view.shape(),
+                    param.shape
+                )));
+            }
+            if crc32(view.data()) != array.crc32 {
+                return Err(bad(format!("array {name}: checksum does not match")));
+            }
+            let dtype = [DType::F16, DType::BF16, DType::F32, DType::F64]
+                .into_iter()
+                .find(|&d| safetensors_dtype(d) == view.dtype())
+                .ok_or_else(|| bad(format!("array {name} has dtype {:?}", view.dtype())))?;
+            arrays.push((array.name.as_str(), decode(dtype, view.data())));
+        }
+        let mut take =
+            |name: &str| arrays.iter().position(|(n, _)| *n == name).map(|i| arrays.swap_remove(i).1);
+        let (mean, var, master) = (take("mean"), take("var"), take("master"));
+        let (Some(mean), Some(var)) = (mean, var) else {
+            return Err(bad(format!("parameter {index}: mean or var is missing")));
+        };
+        let master = match master {
+            None => None,
+            Some(Buffer::F32(m)) => Some(m),
+            Some(_) => return Err(bad(format!("parameter {index}: master is not float32"))),
+        };
+        if !arrays.is_empty() {
+            return Err(bad(format!("parameter {index}: unknown arrays")));
+        }
+        let state = AdamState::from_parts(&param.shape, param.dtype, mean, var, master)
+            .map_err(|e| bad(format!("parameter {index}: {e}")))?;
+        states.push((index, State::Adam(state)));
+    }
+    Updater::with_states(optimizer, states).map_err(bad)
+}

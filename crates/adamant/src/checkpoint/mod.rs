@@ -1,0 +1,9 @@
+//! Optimizer state that survives: a documented, versioned file (safetensors arrays and JSON
+//! metadata, `docs/state-format.md`), written atomically, checked on load.
+
+mod crc32;
+mod load;
+mod metadata;
+mod save;
+
+pub use load::ParamSpec;

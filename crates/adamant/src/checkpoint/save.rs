@@ -1,0 +1,146 @@
+//! Writing a state file: encode everything, write a temporary file beside the target, flush it
+//! to disk, rename it over the target. A process killed at any moment leaves the old file or
+//! the new one, never a mixture.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::Path;
+
+use safetensors::tensor::TensorView;
+use safetensors::Dtype;
+
+use super::crc32::crc32;
+use super::metadata::{ArrayMeta, Metadata, ParamMeta, SchedulerState, CRC_KEY, FORMAT, KEY, VERSION};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::optimizer::interface::State;
+use crate::tensor::DataRef;
+use crate::updater::Updater;
+
+/// The safetensors dtype of `dtype`.
+pub(super) fn safetensors_dtype(dtype: DType) -> Dtype {
+    match dtype {
+        DType::F16 => Dtype::F16,
+        DType::BF16 => Dtype::BF16,
+        DType::F32 => Dtype::F32,
+        DType::F64 => Dtype::F64,
+    }
+}
+
+/// The little-endian bytes of `data`.
+fn le_bytes(data: DataRef<'_>) -> Vec<u8> {
+    match data {
+        DataRef::F16(d) => d.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        DataRef::BF16(d) => d.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        DataRef::F32(d) => d.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        DataRef::F64(d) => d.iter().flat_map(|x| x.to_le_bytes()).collect(),
+    }
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> Error {
+    Error::Io { path: path.display().to_string(), message: e.to_string() }
+}
+
+impl Updater {
+    /// The whole state as the bytes of a state file.
+    fn encode(&self) -> Result<Vec<u8>> {
+        let base = self.optimizer().base();
+        let mut arrays: Vec<(String, DType, Vec<usize>, Vec<u8>)> = Vec::new();
+        let mut params = Vec::new();
+        for (index, state) in self.states() {
+            let State::Adam(state) = state;
+            let mut metas = Vec::new();
+            let mut add = |name: &str, data: DataRef<'_>| {
+                let bytes = le_bytes(data);
+                metas.push(ArrayMeta { name: name.to_string(), crc32: crc32(&bytes) });
+                arrays.push((format!("{index}.{name}"), data.dtype(), state.shape().to_vec(), bytes));
+            };
+            add("mean", state.mean());
+            add("var", state.var());
+            if let Some(master) = state.master() {
+                add("master", DataRef::F32(master));
+            }
+            params.push(ParamMeta {
+                index,
+                dtype: state.dtype(),
+                shape: state.shape().to_vec(),
+                arrays: metas,
+            });
+        }
+        let metadata = Metadata {
+            format: FORMAT.to_string(),
+            version: VERSION,
+            optimizer: self.optimizer().name().to_string(),
+            config: self.optimizer().config_json(),
+            learning_rate: base.fixed_lr(),
+            num_update: base.num_update(),
+            update_counts: base.update_counts().into_iter().collect(),
+            scheduler_state: base.scheduler().map(|s| {
+                let (base_lr, count, cur_step_ind) = s.state();
+                SchedulerState { base_lr, count, cur_step_ind }
+            }),
+            params,
+        };
+        let document =
+            serde_json::to_string(&metadata).map_err(|e| Error::StateFile { reason: e.to_string() })?;
+        let info = HashMap::from([
+            (CRC_KEY.to_string(), format!("{:08x}", crc32(document.as_bytes()))),
+            (KEY.to_string(), document),
+        ]);
+        let views = arrays
+            .iter()
+            .map(|(name, dtype, shape, bytes)| {
+                let view = TensorView::new(safetensors_dtype(*dtype), shape.clone(), bytes);
+                view.map(|v| (name.as_str(), v))
+                    .map_err(|e| Error::StateFile { reason: format!("{name}: {e}") })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        safetensors::serialize(views, Some(info)).map_err(|e| Error::StateFile { reason: e.to_string() })
+    }
+
+    /// Writes the optimizer's whole state (configuration, counters, scheduler, every
+    /// parameter's arrays) to `writer`, in the format of `docs/state-format.md`.
+    pub fn save_to(&self, mut writer: impl Write) -> Result<()> {
+        let bytes = self.encode()?;
+        writer.write_all(&bytes).map_err(|e| Error::Io { path: "(writer)".into(), message: e.to_string() })
+    }
+
+    /// Writes the state to `path`, atomically: a crash leaves the previous file or the new one.
+    ///
+    /// ```
+    /// use adamant::{Param, Updater};
+    /// let mut updater = Updater::new(adamant::create("adam", &serde_json::json!({}))?);
+    /// let (mut w, g) = (vec![1.0f32; 4], vec![0.5f32; 4]);
+    /// updater.update(&mut [Param::dense(0, &[4], &mut w, &g)])?;
+    /// let path = std::env::temp_dir().join(format!("adamant-doc-{}.state", std::process::id()));
+    /// updater.save(&path)?;
+    /// let resumed = Updater::load(&path, &[])?;
+    /// assert_eq!(resumed.optimizer().base().num_update(), 1);
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok::<(), adamant::Error>(())
+    /// ```
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = self.encode()?;
+        let name = path.file_name().ok_or_else(|| io_error(path, std::io::ErrorKind::InvalidInput.into()))?;
+        let temp = path.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+        let written = (|| {
+            let mut file = File::create(&temp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            fs::rename(&temp, path)
+        })();
+        if let Err(e) = written {
+            fs::remove_file(&temp).ok();
+            return Err(io_error(path, e));
+        }
+        // Make the rename itself durable (where directories can be synced).
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Ok(dir) = File::open(dir) {
+                dir.sync_all().ok();
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,284 @@
+//! State files: resuming is bitwise the same as never stopping; damaged files are errors,
+//! never panics; a file is checked against the weights it is resumed with.
+
+mod common;
+
+use adamant::{
+    AdamConfig, Buffer, DType, DataRef, Error, Grad, LrScheduler, Param, ParamSpec, RowSparseRef, State,
+    TensorMut, TensorRef, Updater, WarmupMode,
+};
+use common::{bits, config, dtype, to_buffer, value};
+use proptest::prelude::*;
+use serde_json::json;
+
+/// Two parameters: a dense tensor and a row-sparse table.
+#[derive(Debug, Clone)]
+struct Model {
+    dense_dtype: DType,
+    table_dtype: DType,
+    dense: Vec<f64>,
+    table: Vec<f64>,
+    /// Per step: the dense gradient, the listed rows and their values.
+    steps: Vec<(Vec<f64>, Vec<i64>, Vec<f64>)>,
+}
+
+const DENSE: [usize; 1] = [37];
+const TABLE: [usize; 2] = [11, 3];
+
+fn model(steps: usize) -> impl Strategy<Value = Model> {
+    let step = (prop::collection::vec(value(), 37), prop::collection::vec(0i64..11, 0..8)).prop_flat_map(
+        |(g, rows)| {
+            let n = rows.len() * 3;
+            (Just(g), Just(rows), prop::collection::vec(value(), n))
+        },
+    );
+    (
+        dtype(),
+        dtype(),
+        prop::collection::vec(value(), 37),
+        prop::collection::vec(value(), 33),
+        prop::collection::vec(step, steps),
+    )
+        .prop_map(|(dense_dtype, table_dtype, dense, table, steps)| Model {
+            dense_dtype,
+            table_dtype,
+            dense,
+            table,
+            steps,
+        })
+}
+
+fn scheduler() -> impl Strategy<Value = Option<LrScheduler>> {
+    let warm = (0u64..3, prop_oneof![Just(WarmupMode::Linear), Just(WarmupMode::Constant)]);
+    prop_oneof![
+        Just(None),
+        (1u64..3, 0.3..1.0f64, warm.clone()).prop_map(|(step, f, (w, m))| Some(
+            LrScheduler::factor(step, f, 1e-4, 0.05).unwrap().with_warmup(w, 0.001, m).unwrap()
+        )),
+        (0.3..1.0f64, warm.clone()).prop_map(|(f, (w, m))| Some(
+            LrScheduler::multi_factor(vec![3, 5], f, 0.05).unwrap().with_warmup(w, 0.001, m).unwrap()
+        )),
+        (1.0..3.0f64, warm.clone()).prop_map(|(p, (w, m))| Some(
+            LrScheduler::poly(9, 0.05, p, 0.001).unwrap().with_warmup(w, 0.0, m).unwrap()
+        )),
+        warm.prop_map(|(w, m)| Some(
+            LrScheduler::cosine(9, 0.05, 0.0).unwrap().with_warmup(w, 0.0, m).unwrap()
+        )),
+    ]
+}
+
+/// Array bits, `(index, count)` pairs, `num_update`, and the bits of the rate now.
+type Observed = (Vec<Vec<u64>>, Vec<(usize, u64)>, u64, u64);
+
+struct Run {
+    updater: Updater,
+    dense: Buffer,
+    table: Buffer,
+}
+
+impl Run {
+    fn new(config: &AdamConfig, model: &Model) -> Run {
+        Run {
+            updater: Updater::new(Box::new(adamant::Adam::new(config.clone()).unwrap())),
+            dense: to_buffer(&model.dense, model.dense_dtype),
+            table: to_buffer(&model.table, model.table_dtype),
+        }
+    }
+
+    fn step(&mut self, model: &Model, s: usize) {
+        let (g, rows, values) = &model.steps[s];
+        let (g, values) = (to_buffer(g, model.dense_dtype), to_buffer(values, model.table_dtype));
+        let sparse =
+            Grad::RowSparse(RowSparseRef { shape: &TABLE, row_indices: rows, values: values.as_ref() });
+        self.updater
+            .update(&mut [
+                Param::new(
+                    0,
+                    TensorMut { shape: &DENSE, data: self.dense.as_mut() },
+                    Grad::Dense(TensorRef { shape: &DENSE, data: g.as_ref() }),
+                ),
+                Param::new(1, TensorMut { shape: &TABLE, data: self.table.as_mut() }, sparse),
+            ])
+            .unwrap();
+    }
+
+    /// Everything observable: weights, every state array, counters, the rate now.
+    fn observe(&self) -> Observed {
+        let mut arrays = vec![bits(self.dense.as_ref()), bits(self.table.as_ref())];
+        for (_, state) in self.updater.states() {
+            let State::Adam(s) = state else { unreachable!() };
+            arrays.extend([bits(s.mean()), bits(s.var())]);
+            arrays.extend(s.master().map(|m| bits(DataRef::F32(m))));
+        }
+        let base = self.updater.optimizer().base();
+        (
+            arrays,
+            base.update_counts().into_iter().collect(),
+            base.num_update(),
+            base.learning_rate().to_bits(),
+        )
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn resuming_from_a_file_equals_never_stopping(
+        config in config(), lazy in any::<bool>(), scheduler in scheduler(),
+        (n, model) in (1usize..4, 1usize..4).prop_flat_map(|(n, m)| (Just(n), model(n + m))),
+    ) {
+        let config = AdamConfig {
+            lazy_update: lazy,
+            // With a scheduler the rate comes from it (an explicit rate below the warmup's
+            // begin rate is refused, rightly).
+            base: adamant::OptimizerConfig {
+                learning_rate: if scheduler.is_some() { None } else { config.base.learning_rate },
+                lr_scheduler: scheduler,
+                ..config.base
+            },
+            ..config
+        };
+        let mut straight = Run::new(&config, &model);
+        let mut stopped = Run::new(&config, &model);
+        for s in 0..model.steps.len() {
+            straight.step(&model, s);
+        }
+        for s in 0..n {
+            stopped.step(&model, s);
+        }
+        let mut file = Vec::new();
+        stopped.updater.save_to(&mut file).unwrap();
+        let specs = [
+            ParamSpec { index: 0, shape: &DENSE, dtype: model.dense_dtype },
+            ParamSpec { index: 1, shape: &TABLE, dtype: model.table_dtype },
+        ];
+        let mut resumed = Run { updater: Updater::load_from(&file[..], &specs).unwrap(), ..stopped };
+        for s in n..model.steps.len() {
+            resumed.step(&model, s);
+        }
+        prop_assert_eq!(resumed.observe(), straight.observe());
+    }
+}
+
+/// A small state file: a float16 parameter with master weights and a float32 one, after two
+/// steps under a factor scheduler.
+fn small_file() -> Vec<u8> {
+    let config =
+        json!({"multi_precision": true, "lr_scheduler": {"type": "factor", "step": 1, "factor": 0.5}});
+    let mut updater = Updater::new(adamant::create("adam", &config).unwrap());
+    let mut w16 = vec![half::f16::from_f32(0.5); 5];
+    let g16 = vec![half::f16::from_f32(0.25); 5];
+    let (mut w32, g32) = (vec![1.0f32; 4], vec![-0.5f32; 4]);
+    for _ in 0..2 {
+        updater
+            .update(&mut [Param::dense(0, &[5], &mut w16, &g16), Param::dense(3, &[2, 2], &mut w32, &g32)])
+            .unwrap();
+    }
+    let mut file = Vec::new();
+    updater.save_to(&mut file).unwrap();
+    file
+}
+
+#[test]
+fn every_truncation_is_an_error() {
+    let file = small_file();
+    assert!(Updater::load_from(&file[..], &[]).is_ok());
+    for len in 0..file.len() {
+        let result = Updater::load_from(&file[..len], &[]);
+        assert!(result.is_err(), "a file cut at {len} of {} bytes loaded", file.len());
+    }
+}
+
+#[test]
+fn every_tried_bit_flip_is_an_error() {
+    let file = small_file();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..2000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let bit = (x % (file.len() as u64 * 8)) as usize;
+        let mut damaged = file.clone();
+        damaged[bit / 8] ^= 1 << (bit % 8);
+        // Padding spaces in the header are the only bytes whose flip may go unnoticed by
+        // parsing, and they are covered by nothing; everything else must be refused.
+        let result = Updater::load_from(&damaged[..], &[]);
+        let padding =
+            file[bit / 8] == b' ' && bit / 8 < 8 + u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+        assert!(result.is_err() || padding, "bit {bit} flipped and the file still loaded");
+    }
+}
+
+#[test]
+fn a_file_that_does_not_fit_the_weights_lists_every_mismatch() {
+    let file = small_file();
+    let specs = [
+        ParamSpec { index: 0, shape: &[6], dtype: DType::F16 },
+        ParamSpec { index: 3, shape: &[2, 2], dtype: DType::F64 },
+    ];
+    match Updater::load_from(&file[..], &specs) {
+        Err(Error::StateFileMismatch { mismatches }) => assert_eq!(mismatches.len(), 2, "{mismatches:?}"),
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
+    let only_one = [ParamSpec { index: 0, shape: &[5], dtype: DType::F16 }];
+    assert!(
+        matches!(Updater::load_from(&file[..], &only_one), Err(Error::StateFileMismatch { .. })),
+        "index 3 is unknown"
+    );
+    let fitting = [
+        ParamSpec { index: 0, shape: &[5], dtype: DType::F16 },
+        ParamSpec { index: 3, shape: &[2, 2], dtype: DType::F32 },
+    ];
+    assert!(Updater::load_from(&file[..], &fitting).is_ok());
+}
+
+/// `file` with its metadata document changed by `edit` (and its checksum made to match, as a
+/// writer of that document would).
+fn with_metadata(file: &[u8], edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
+    let tensors = safetensors::SafeTensors::deserialize(file).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(file).unwrap();
+    let mut document: serde_json::Value =
+        serde_json::from_str(&header.metadata().as_ref().unwrap()["adamant"]).unwrap();
+    edit(&mut document);
+    let document = document.to_string();
+    let mut crc = flate2::Crc::new();
+    crc.update(document.as_bytes());
+    let info = std::collections::HashMap::from([
+        ("adamant".to_string(), document),
+        ("adamant_crc32".to_string(), format!("{:08x}", crc.sum())),
+    ]);
+    safetensors::serialize(tensors.tensors(), Some(info)).unwrap()
+}
+
+#[test]
+fn another_version_or_format_is_refused_with_a_clear_error() {
+    let file = small_file();
+    assert!(Updater::load_from(&with_metadata(&file, |_| {})[..], &[]).is_ok(), "re-encoding alone is fine");
+    let newer = with_metadata(&file, |d| d["version"] = json!(2));
+    let err = Updater::load_from(&newer[..], &[]).unwrap_err();
+    assert!(err.to_string().contains("version 2"), "{err}");
+    let other = with_metadata(&file, |d| d["format"] = json!("pickle"));
+    assert!(matches!(Updater::load_from(&other[..], &[]), Err(Error::StateFile { .. })));
+    let absurd = with_metadata(&file, |d| d["params"][0]["shape"] = json!([usize::MAX, 2]));
+    assert!(matches!(Updater::load_from(&absurd[..], &[]), Err(Error::StateFile { .. })));
+    let not_a_file = Updater::load_from(&b"\x08\x00\x00\x00\x00\x00\x00\x00{}      "[..], &[]).unwrap_err();
+    assert!(matches!(not_a_file, Error::StateFile { .. }), "{not_a_file}");
+}
+
+#[test]
+fn saving_to_a_path_replaces_the_file_and_leaves_no_temporary() {
+    let dir = std::env::temp_dir().join(format!("adamant-save-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("state.safetensors");
+    let mut updater = Updater::new(adamant::create("adam", &json!({})).unwrap());
+    let (mut w, g) = (vec![1.0f32; 3], vec![0.5f32; 3]);
+    for _ in 0..2 {
+        updater.update(&mut [Param::dense(0, &[3], &mut w, &g)]).unwrap();
+        updater.save(&path).unwrap();
+    }
+    assert_eq!(Updater::load(&path, &[]).unwrap().optimizer().base().num_update(), 2);
+    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["state.safetensors"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
