@@ -2,7 +2,6 @@
 //! torn one: a child saves two states alternately, forever; the parent kills it 200 times at
 //! random moments and loads whatever file is there.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
