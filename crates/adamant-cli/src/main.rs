@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod inspect;
 mod progress;
 
 /// MXNet's Adam optimizer system, bit-exact and fast.
@@ -22,12 +23,16 @@ struct Cli {
 enum Command {
     /// Measure every update path against the memory bandwidth limit of this machine.
     Bench(bench::BenchArgs),
+    /// Show what an optimizer state file holds: optimizer, hyper-parameters, scheduler,
+    /// counters, and every parameter's arrays.
+    Inspect(inspect::InspectArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => bench::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,124 @@
+//! `adamant inspect FILE`: what a state file holds, as a table or as JSON.
+
+use std::path::PathBuf;
+
+use adamant::{DataRef, State, Updater};
+use anyhow::{Context, Result};
+use clap::Args;
+use serde_json::{json, Value};
+
+/// Options of `adamant inspect`.
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// A state file written by `Updater::save` (or `adamant train --save-state`).
+    pub file: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Summary statistics of an array: min, max and mean of its finite elements, and how many are
+/// not finite.
+fn stats(data: DataRef<'_>) -> Value {
+    let values: Vec<f64> = match data {
+        DataRef::F16(d) => d.iter().map(|x| x.to_f64()).collect(),
+        DataRef::BF16(d) => d.iter().map(|x| x.to_f64()).collect(),
+        DataRef::F32(d) => d.iter().map(|&x| f64::from(x)).collect(),
+        DataRef::F64(d) => d.to_vec(),
+        _ => Vec::new(),
+    };
+    let finite: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    let (min, max) =
+        finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let mean = if finite.is_empty() { None } else { Some(finite.iter().sum::<f64>() / finite.len() as f64) };
+    json!({
+        "dtype": data.dtype().name(),
+        "min": if finite.is_empty() { None } else { Some(min) },
+        "max": if finite.is_empty() { None } else { Some(max) },
+        "mean": mean,
+        "non_finite": values.len() - finite.len(),
+    })
+}
+
+/// Everything the file holds, as one JSON object.
+fn describe(updater: &Updater) -> Value {
+    let optimizer = updater.optimizer();
+    let base = optimizer.base();
+    let scheduler = base.scheduler().map(|s| {
+        let (base_lr, count, cur_step_ind) = s.state();
+        json!({"schedule": s.to_json(), "base_lr": base_lr, "count": count, "cur_step_ind": cur_step_ind})
+    });
+    let params: Vec<Value> = updater
+        .states()
+        .into_iter()
+        .map(|(index, state)| {
+            let State::Adam(s) = state else { return json!({"index": index}) };
+            let mut arrays = vec![("mean", stats(s.mean())), ("var", stats(s.var()))];
+            if let Some(master) = s.master() {
+                arrays.push(("master", stats(DataRef::F32(master))));
+            }
+            let arrays: serde_json::Map<String, Value> =
+                arrays.into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+            json!({"index": index, "dtype": s.dtype().name(), "shape": s.shape(), "arrays": arrays})
+        })
+        .collect();
+    let counts: serde_json::Map<String, Value> =
+        base.update_counts().into_iter().map(|(i, c)| (i.to_string(), json!(c))).collect();
+    json!({
+        "optimizer": optimizer.name(),
+        "config": optimizer.config_json(),
+        "learning_rate": optimizer.learning_rate(),
+        "num_update": base.num_update(),
+        "update_counts": counts,
+        "scheduler": scheduler,
+        "params": params,
+    })
+}
+
+fn number(v: &Value) -> String {
+    v.as_f64().map_or_else(|| "-".to_string(), |x| format!("{x:.6e}"))
+}
+
+/// `adamant inspect`.
+pub fn run(args: &InspectArgs) -> Result<()> {
+    let updater =
+        Updater::load(&args.file, &[]).context("cannot load the state file")?;
+    let d = describe(&updater);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+        return Ok(());
+    }
+    println!("file:          {}", args.file.display());
+    println!("optimizer:     {}", d["optimizer"].as_str().unwrap_or("?"));
+    println!("learning rate: {}", d["learning_rate"]);
+    println!("num_update:    {}", d["num_update"]);
+    println!("config:        {}", d["config"]);
+    match &d["scheduler"] {
+        Value::Null => println!("scheduler:     none"),
+        s => println!("scheduler:     {}", s),
+    }
+    println!("update counts: {}", d["update_counts"]);
+    println!();
+    let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+    let row = |cells: [String; 9]| {
+        let [index, weight, shape, array, dtype, min, max, mean, non_finite] = cells;
+        println!("{index:>6} {weight:<9} {shape:<14} {array:<6} {dtype:<8} {min:>13} {max:>13} {mean:>13} {non_finite:>10}");
+    };
+    row(["index", "weight", "shape", "array", "dtype", "min", "max", "mean", "non-finite"].map(String::from));
+    for p in d["params"].as_array().into_iter().flatten() {
+        for (name, a) in p["arrays"].as_object().into_iter().flatten() {
+            row([
+                text(&p["index"]),
+                text(&p["dtype"]),
+                text(&p["shape"]),
+                name.clone(),
+                text(&a["dtype"]),
+                number(&a["min"]),
+                number(&a["max"]),
+                number(&a["mean"]),
+                text(&a["non_finite"]),
+            ]);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! `adamant inspect` on a saved file prints what was saved.
+
+use std::process::Command;
+
+use adamant::{Param, Updater};
+use serde_json::{json, Value};
+
+fn saved_state(dir: &std::path::Path) -> std::path::PathBuf {
+    let config = json!({"learning_rate": 0.01, "lr_scheduler": {"type": "factor", "step": 1, "factor": 0.5}, "multi_precision": true});
+    let mut updater = Updater::new(adamant::create("adam", &config).unwrap());
+    let mut w = vec![half::bf16::from_f32(0.5); 6];
+    let g = vec![half::bf16::from_f32(0.25); 6];
+    let (mut w2, g2) = (vec![1.0f64; 4], vec![f64::NAN, 1.0, 2.0, 3.0]);
+    for _ in 0..3 {
+        updater
+            .update(&mut [Param::dense(2, &[2, 3], &mut w, &g), Param::dense(7, &[4], &mut w2, &g2)])
+            .unwrap();
+    }
+    let path = dir.join("state.safetensors");
+    updater.save(&path).unwrap();
+    path
+}
+
+fn adamant(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_adamant")).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn inspect_prints_what_was_saved() {
+    let dir = std::env::temp_dir().join(format!("adamant-inspect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = saved_state(&dir);
+    let (ok, out, err) = adamant(&["inspect", "--json", path.to_str().unwrap()]);
+    assert!(ok, "adamant inspect failed: {err}");
+    let d: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(d["optimizer"], "adam");
+    assert_eq!(d["num_update"], 3);
+    assert_eq!(d["update_counts"], json!({"2": 3, "7": 3}));
+    assert_eq!(d["config"]["learning_rate"], 0.01);
+    assert_eq!(d["scheduler"]["count"], 2, "factor decays at updates 2 and 3");
+    let params = d["params"].as_array().unwrap();
+    assert_eq!(params.len(), 2);
+    assert_eq!((params[0]["index"].clone(), params[0]["dtype"].clone()), (json!(2), json!("bfloat16")));
+    assert_eq!(params[0]["shape"], json!([2, 3]));
+    assert_eq!(params[0]["arrays"]["master"]["dtype"], "float32");
+    assert_eq!(params[1]["arrays"]["mean"]["non_finite"], 1, "the NaN gradient left one NaN in the mean");
+
+    let (ok, text, _) = adamant(&["inspect", path.to_str().unwrap()]);
+    assert!(ok);
+    assert!(
+        text.contains("optimizer:     adam") && text.contains("master") && text.contains("bfloat16"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn inspect_of_a_damaged_file_is_one_clear_error() {
+    let dir = std::env::temp_dir().join(format!("adamant-inspect-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.safetensors");
+    std::fs::write(&path, b"not a state file").unwrap();
+    let (ok, out, err) = adamant(&["inspect", path.to_str().unwrap()]);
+    assert!(!ok && out.is_empty());
+    assert!(err.starts_with("adamant: cannot load") && err.contains("state file"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
