@@ -81,8 +81,7 @@ fn number(v: &Value) -> String {
 
 /// `adamant inspect`.
 pub fn run(args: &InspectArgs) -> Result<()> {
-    let updater =
-        Updater::load(&args.file, &[]).context("cannot load the state file")?;
+    let updater = Updater::load(&args.file, &[]).context("cannot load the state file")?;
     let d = describe(&updater);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&d)?);

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod inspect;
 mod progress;
+mod train;
 
 /// MXNet's Adam optimizer system, bit-exact and fast.
 #[derive(Parser)]
@@ -21,6 +22,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train real models with Adam: the built-in handwritten digits (default) or a sparse
+    /// bag-of-words task with an embedding table.
+    Train(train::TrainArgs),
     /// Measure every update path against the memory bandwidth limit of this machine.
     Bench(bench::BenchArgs),
     /// Show what an optimizer state file holds: optimizer, hyper-parameters, scheduler,
@@ -31,6 +35,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Train(args) => train::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Inspect(args) => inspect::run(&args),
     };

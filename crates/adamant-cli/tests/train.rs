@@ -1,0 +1,84 @@
+//! `adamant train` as a user runs it.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn adamant(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_adamant")).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The summary line of a `--json` run.
+fn summary(out: &str) -> Value {
+    let last = out.lines().last().expect("some output");
+    serde_json::from_str::<Value>(last).unwrap()["summary"].clone()
+}
+
+#[test]
+fn digits_train_to_high_accuracy_and_report_every_epoch() {
+    let (ok, out, err) = adamant(&["train", "--epochs", "15", "--json"]);
+    assert!(ok, "{err}");
+    let records: Vec<Value> =
+        out.lines().filter(|l| l.contains("\"epoch\"")).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 30, "two models, 15 epochs");
+    for key in ["epoch", "train_loss", "test_loss", "test_accuracy", "step_ms"] {
+        assert!(records[0].get(key).is_some(), "no {key} in {}", records[0]);
+    }
+    let mlp =
+        summary(&out)["models"].as_array().unwrap().iter().find(|m| m["model"] == "mlp").unwrap().clone();
+    assert!(mlp["test_accuracy"].as_f64().unwrap() >= 0.95, "{mlp}");
+}
+
+#[test]
+fn a_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one() {
+    for task in ["digits", "sparse"] {
+        let dir = std::env::temp_dir().join(format!("adamant-resume-{task}-{}", std::process::id()));
+        let d = dir.to_str().unwrap();
+        let (ok, straight, err) =
+            adamant(&["train", "--task", task, "--epochs", "3", "--seed", "5", "--json"]);
+        assert!(ok, "{err}");
+        let (ok, _, err) =
+            adamant(&["train", "--task", task, "--epochs", "2", "--seed", "5", "--json", "--save-state", d]);
+        assert!(ok, "{err}");
+        let (ok, resumed, err) =
+            adamant(&["train", "--task", task, "--epochs", "3", "--seed", "5", "--json", "--resume", d]);
+        assert!(ok, "{err}");
+        assert_eq!(summary(&resumed)["models"], summary(&straight)["models"], "{task}");
+        let (ok, _, err) = adamant(&["train", "--task", task, "--epochs", "4", "--seed", "6", "--resume", d]);
+        assert!(!ok && err.contains("saved by another run"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn sparse_models_learn_and_the_plot_is_written() {
+    let plot = std::env::temp_dir().join(format!("adamant-plot-{}.svg", std::process::id()));
+    let (ok, out, err) =
+        adamant(&["train", "--task", "sparse", "--epochs", "2", "--json", "--plot", plot.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    for model in summary(&out)["models"].as_array().unwrap() {
+        assert!(model["train_loss"].as_f64().unwrap() < 0.6, "{model} (the initial loss is ln 2 = 0.69)");
+    }
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("lazy train") && svg.contains("standard test"));
+    std::fs::remove_file(&plot).unwrap();
+}
+
+#[test]
+fn bad_options_and_files_are_one_clear_error() {
+    let bad = std::env::temp_dir().join(format!("adamant-bad-{}.libsvm", std::process::id()));
+    std::fs::write(&bad, "+1 1:0.5 2:1\n-1 3:x\n").unwrap();
+    let (ok, _, err) = adamant(&["train", "--task", "sparse", "--data", bad.to_str().unwrap()]);
+    assert!(!ok);
+    assert_eq!(err.trim(), format!("adamant: {}:2: expected a feature value, got \"x\"", bad.display()));
+    std::fs::remove_file(&bad).unwrap();
+    let (ok, _, err) = adamant(&["train", "--set", "momentum=0.9"]);
+    assert!(!ok && err.contains("unknown hyper-parameter \"momentum\""), "{err}");
+    let (ok, _, err) = adamant(&["train", "--optimizer", "sgd"]);
+    assert!(!ok && err.contains("known optimizers: adam"), "{err}");
+}
