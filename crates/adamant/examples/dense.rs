@@ -8,10 +8,15 @@ use serde_json::json;
 
 fn main() -> Result<(), adamant::Error> {
     let truth = [0.5f32, -1.0, 2.0, 1.5, 0.0, -0.5, 0.25, 1.0, -2.0, -1.0, 0.75, 0.5];
-    let xs: Vec<[f32; 4]> = (0..64).map(|i| [(i % 7) as f32 / 7.0, (i % 5) as f32 / 5.0, (i % 3) as f32 / 3.0, 1.0]).collect();
-    let ys: Vec<[f32; 3]> = xs.iter().map(|x| std::array::from_fn(|j| (0..4).map(|i| x[i] * truth[i * 3 + j]).sum())).collect();
+    let xs: Vec<[f32; 4]> =
+        (0..64).map(|i| [(i % 7) as f32 / 7.0, (i % 5) as f32 / 5.0, (i % 3) as f32 / 3.0, 1.0]).collect();
+    let ys: Vec<[f32; 3]> =
+        xs.iter().map(|x| std::array::from_fn(|j| (0..4).map(|i| x[i] * truth[i * 3 + j]).sum())).collect();
 
-    let adam = adamant::create("adam", &json!({"learning_rate": 0.05, "lr_scheduler": {"type": "cosine", "max_update": 400}}))?;
+    let adam = adamant::create(
+        "adam",
+        &json!({"learning_rate": 0.05, "lr_scheduler": {"type": "cosine", "max_update": 400}}),
+    )?;
     let mut updater = Updater::new(adam);
     let mut w = vec![0.0f32; 12];
     for step in 0..400 {
@@ -26,7 +31,10 @@ fn main() -> Result<(), adamant::Error> {
         }
         updater.update(&mut [Param::dense(0, &[4, 3], &mut w, &grad)])?;
         if step % 100 == 0 {
-            println!("step {step:>3}: loss {loss:.5}, learning rate {:.4}", updater.optimizer().learning_rate());
+            println!(
+                "step {step:>3}: loss {loss:.5}, learning rate {:.4}",
+                updater.optimizer().learning_rate()
+            );
         }
     }
     let error = w.iter().zip(&truth).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
