@@ -23,8 +23,12 @@ pub fn draw(path: &Path, title: &str, records: &[Record]) -> Result<()> {
         .y_label_area_size(60)
         .build_cartesian_2d(1f32..epochs.max(2.0), 0f32..top.max(1e-3))?;
     chart.configure_mesh().x_desc("epoch").y_desc("cross-entropy loss").draw()?;
-    let mut models: Vec<&str> = records.iter().map(|r| r.model.as_str()).collect();
-    models.dedup();
+    let mut models: Vec<&str> = Vec::new();
+    for r in records {
+        if !models.contains(&r.model.as_str()) {
+            models.push(&r.model);
+        }
+    }
     let colors = [BLUE, RED, GREEN, MAGENTA];
     for (k, model) in models.iter().enumerate() {
         let color = colors[k % colors.len()];
