@@ -137,6 +137,11 @@ fn updater(args: &TrainArgs, config: &Value) -> Result<Updater> {
     Ok(updater)
 }
 
+/// The name of a model's file in a --save-state directory: `{model}.{what}.safetensors`.
+fn file(model: &str, what: &str) -> String {
+    format!("{model}.{what}.safetensors")
+}
+
 /// `order` shuffled for `epoch`: the same on a resumed run as on an uninterrupted one.
 fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
@@ -199,18 +204,18 @@ impl Trainee for DigitsModel {
         let arrays: Vec<&[f32]> =
             self.net.layers.iter().flat_map(|(w, b)| [w.as_slice(), b.as_slice()]).collect();
         let named: Vec<(&str, &[f32])> = names.iter().map(String::as_str).zip(arrays).collect();
-        saved::save_weights(&dir.join(format!("{}.weights.safetensors", self.name)), &named)?;
-        self.updater.save(dir.join(format!("{}.optimizer.safetensors", self.name)))?;
+        saved::save_weights(&dir.join(file(self.name, "weights")), &named)?;
+        self.updater.save(dir.join(file(self.name, "optimizer")))?;
         Ok(())
     }
 
     fn load(&mut self, dir: &Path) -> Result<()> {
-        let mut weights = saved::load_weights(&dir.join(format!("{}.weights.safetensors", self.name)))?;
+        let mut weights = saved::load_weights(&dir.join(file(self.name, "weights")))?;
         for (l, (w, b)) in self.net.layers.iter_mut().enumerate() {
             *w = saved::take(&mut weights, &format!("w{l}"), w.len())?;
             *b = saved::take(&mut weights, &format!("b{l}"), b.len())?;
         }
-        self.updater = Updater::load(dir.join(format!("{}.optimizer.safetensors", self.name)), &[])?;
+        self.updater = Updater::load(dir.join(file(self.name, "optimizer")), &[])?;
         Ok(())
     }
 }
@@ -277,18 +282,18 @@ impl Trainee for BowModel {
     fn save(&self, dir: &Path) -> Result<()> {
         let m = &self.model;
         let arrays: [(&str, &[f32]); 3] = [("table", &m.table), ("head", &m.head), ("bias", &m.bias)];
-        saved::save_weights(&dir.join(format!("{}.weights.safetensors", self.name)), &arrays)?;
-        self.updater.save(dir.join(format!("{}.optimizer.safetensors", self.name)))?;
+        saved::save_weights(&dir.join(file(self.name, "weights")), &arrays)?;
+        self.updater.save(dir.join(file(self.name, "optimizer")))?;
         Ok(())
     }
 
     fn load(&mut self, dir: &Path) -> Result<()> {
-        let mut weights = saved::load_weights(&dir.join(format!("{}.weights.safetensors", self.name)))?;
+        let mut weights = saved::load_weights(&dir.join(file(self.name, "weights")))?;
         let m = &mut self.model;
         m.table = saved::take(&mut weights, "table", m.table.len())?;
         m.head = saved::take(&mut weights, "head", m.head.len())?;
         m.bias = saved::take(&mut weights, "bias", m.bias.len())?;
-        self.updater = Updater::load(dir.join(format!("{}.optimizer.safetensors", self.name)), &[])?;
+        self.updater = Updater::load(dir.join(file(self.name, "optimizer")), &[])?;
         Ok(())
     }
 }
