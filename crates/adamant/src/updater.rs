@@ -112,10 +112,10 @@ impl Updater {
 
     /// Every state with its parameter index, in index order, to change in place.
     pub fn states_mut(&mut self) -> Vec<(usize, &mut State)> {
-        let mut slots: Vec<(usize, usize)> = self.slots.iter().map(|(&i, &slot)| (i, slot)).collect();
-        slots.sort_unstable();
-        let mut all: Vec<Option<&mut State>> = self.states.iter_mut().map(Some).collect();
-        slots.into_iter().map(|(i, slot)| (i, all[slot].take().expect("slots are distinct"))).collect()
+        let mut pairs: Vec<(usize, usize)> = self.slots.iter().map(|(&i, &slot)| (i, slot)).collect();
+        pairs.sort_unstable();
+        let slots: Vec<usize> = pairs.iter().map(|&(_, slot)| slot).collect();
+        pairs.into_iter().map(|(i, _)| i).zip(lend(&mut self.states, &slots)).collect()
     }
 
     /// Every state with its parameter index, in index order.
