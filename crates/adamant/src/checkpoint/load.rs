@@ -110,8 +110,8 @@ fn decode_file(bytes: &[u8]) -> Result<Updater> {
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
     let info = header.metadata().as_ref().ok_or_else(|| bad("no adamant metadata"))?;
     let document = info.get(KEY).ok_or_else(|| bad("no adamant metadata"))?;
-    let stored_crc = info.get(CRC_KEY).and_then(|c| u32::from_str_radix(c, 16).ok());
-    if stored_crc != Some(crc32(document.as_bytes())) {
+    // Compared as text, exactly as written: parsing would accept `A` for `a` and miss a flip.
+    if info.get(CRC_KEY) != Some(&format!("{:08x}", crc32(document.as_bytes()))) {
         return Err(bad("the metadata's checksum does not match"));
     }
     let meta: Metadata = serde_json::from_str(document).map_err(|e| bad(format!("metadata: {e}")))?;
