@@ -2,7 +2,10 @@
 //!
 //! The Adam optimizer system of Apache MXNet, in Rust: MXNet's exact arithmetic (bit for bit
 //! against MXNet 1.9.1's CPU kernels), its learning-rate schedulers, per-parameter multipliers
-//! and update counters.
+//! and update counters; dense, lazy and standard row-sparse updates; float16 and bfloat16
+//! weights with or without float32 master weights; a fused step (SIMD, threads, whole batches)
+//! that gives the same bits as the plain reference step; and optimizer state saved in a safe,
+//! documented format ([`Updater::save`], [`Updater::load`]).
 //!
 //! ```
 //! use adamant::{Param, Updater};
@@ -36,8 +39,15 @@
 //!
 //! ## Layers
 //!
-//! [`kernel`] holds pure loops over slices; [`Adam`] turns configuration and counters into the
-//! scalars of each step; [`Updater`] owns per-parameter state.
+//! [`kernel`] holds pure loops over slices (one element formula, reference and SIMD loops,
+//! row-sparse loops, threads); [`Adam`] turns configuration and counters into the scalars of
+//! each step; [`Updater`] owns per-parameter state and applies batches; [`checkpoint`] saves and
+//! loads it.
+//!
+//! ## When not to use it
+//!
+//! On a GPU (this is a CPU implementation), or when you want PyTorch's or AdamW's update rule
+//! rather than MXNet's.
 
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
