@@ -49,6 +49,10 @@ struct Row {
     gbps: f64,
     roofline_gbps: f64,
     fraction_of_roofline: f64,
+    /// For many tensors: throughput relative to one tensor of the same elements (median of
+    /// paired time ratios).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fraction_of_one_tensor: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     table_rows: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -89,14 +93,22 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let mut failure = None;
         let measured = pool.install(|| -> Result<_> {
             let work = std::cell::RefCell::new(scenario.build()?);
+            let twin = std::cell::RefCell::new(scenario.twin().map(|t| t.build()).transpose()?);
+            let failure = std::cell::RefCell::new(&mut failure);
             let mut step = || {
                 if let Err(e) = work.borrow_mut().step() {
-                    failure.get_or_insert(e);
+                    failure.borrow_mut().get_or_insert(e);
                 }
             };
-            Ok(paired(&mut step, &mut || work.borrow_mut().stream(), args.seconds, (5, 30), &mut || {
-                bar.tick()
-            }))
+            let mut twin_step = || {
+                if let Some(Err(e)) = twin.borrow_mut().as_mut().map(|t| t.step()) {
+                    failure.borrow_mut().get_or_insert(e);
+                }
+            };
+            let has_twin = twin.borrow().is_some();
+            let twin_step: Option<&mut dyn FnMut()> = has_twin.then_some(&mut twin_step as &mut dyn FnMut());
+            let mut stream = || work.borrow_mut().stream();
+            Ok(paired(&mut step, twin_step, &mut stream, args.seconds, (5, 30), &mut || bar.tick()))
         })?;
         if let Some(e) = failure {
             return Err(e.context(format!("scenario {}", scenario.name)));
@@ -114,6 +126,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             gbps: bytes / step_s / 1e9,
             roofline_gbps: bytes / median(&measured.stream) / 1e9,
             fraction_of_roofline: measured.fraction_of_roofline(),
+            fraction_of_one_tensor: measured.fraction_of_twin(),
             table_rows: sparse.map(|(rows, _)| rows),
             rows_touched: sparse.map(|(_, touched)| touched),
         });
@@ -148,14 +161,14 @@ fn print_table(rows: &[Row]) {
         );
     }
     let time = |name: &str| rows.iter().find(|r| r.scenario == name).map(|r| r.median_ms);
-    let fraction = |name: &str| rows.iter().find(|r| r.scenario == name).map(|r| r.fraction_of_roofline);
     let mut notes = Vec::new();
-    // Both against the same contiguous roofline, each paired in its own run: robust to drift.
-    if let (Some(many), Some(one)) = (fraction("dense-f32-100000x100"), fraction("dense-f32-10Mx1")) {
-        notes.push(format!(
-            "100,000 x 100 runs at {:.2} of the 1-tensor throughput at the same total",
-            many / one
-        ));
+    for r in rows {
+        if let Some(f) = r.fraction_of_one_tensor {
+            notes.push(format!(
+                "{} runs at {f:.2} of the throughput of one tensor of the same elements",
+                r.scenario
+            ));
+        }
     }
     if let (Some(lazy), Some(dense)) = (time("lazy-f32-1Mx64"), time("dense-f32-64Mx1")) {
         notes.push(format!("lazy step on 1M x 64 = {:.4} of the dense step on the same table", lazy / dense));

@@ -37,6 +37,19 @@ pub struct Scenario {
     pub per_tensor: usize,
 }
 
+impl Scenario {
+    /// For many tensors: the same elements as one tensor, timed in the same pairs so that their
+    /// ratio holds while the machine's bandwidth drifts.
+    pub fn twin(&self) -> Option<Scenario> {
+        (self.tensors > 1 && matches!(self.kind, Kind::Dense { .. })).then(|| Scenario {
+            name: format!("{} as one tensor", self.name),
+            kind: self.kind,
+            tensors: 1,
+            per_tensor: self.tensors * self.per_tensor,
+        })
+    }
+}
+
 /// Rows listed by each sparse gradient (with repeats).
 pub const LISTED_ROWS: usize = 4096;
 

@@ -11,6 +11,8 @@ pub struct Paired {
     pub step: Vec<f64>,
     /// Streaming-loop times: the mean of the runs just before and just after each step.
     pub stream: Vec<f64>,
+    /// Times of the twin step (the same elements as one tensor), right after each step.
+    pub twin: Vec<f64>,
 }
 
 fn seconds(f: &mut dyn FnMut()) -> f64 {
@@ -35,6 +37,7 @@ pub fn median(xs: &[f64]) -> f64 {
 /// `min_reps`, at most `max_reps`); `on_rep` is called after each pair.
 pub fn paired(
     step: &mut dyn FnMut(),
+    mut twin: Option<&mut dyn FnMut()>,
     stream: &mut dyn FnMut(),
     budget: f64,
     (min_reps, max_reps): (usize, usize),
@@ -43,10 +46,17 @@ pub fn paired(
     seconds(step);
     let warm = seconds(step) + 2.0 * seconds(stream);
     let reps = ((budget / warm.max(1e-9)) as usize).clamp(min_reps, max_reps);
-    let mut out = Paired { step: Vec::with_capacity(reps), stream: Vec::with_capacity(reps) };
+    let mut out =
+        Paired { step: Vec::with_capacity(reps), stream: Vec::with_capacity(reps), twin: Vec::new() };
+    if let Some(twin) = twin.as_mut() {
+        seconds(*twin);
+    }
     let mut before = seconds(stream);
     for _ in 0..reps {
         let time = seconds(step);
+        if let Some(twin) = twin.as_mut() {
+            out.twin.push(seconds(*twin));
+        }
         let after = seconds(stream);
         out.step.push(time);
         out.stream.push((before + after) / 2.0);
@@ -63,6 +73,12 @@ impl Paired {
         let ratios: Vec<f64> = self.stream.iter().zip(&self.step).map(|(s, t)| s / t).collect();
         median(&ratios)
     }
+
+    /// The median over pairs of (twin time / step time), if there was a twin.
+    pub fn fraction_of_twin(&self) -> Option<f64> {
+        let ratios: Vec<f64> = self.twin.iter().zip(&self.step).map(|(w, t)| w / t).collect();
+        (!ratios.is_empty()).then(|| median(&ratios))
+    }
 }
 
 #[cfg(test)]
@@ -77,7 +93,8 @@ mod tests {
 
     #[test]
     fn fraction_is_the_median_of_pair_ratios() {
-        let p = Paired { step: vec![1.0, 2.0, 4.0], stream: vec![0.5, 2.0, 3.0] };
+        let p = Paired { step: vec![1.0, 2.0, 4.0], stream: vec![0.5, 2.0, 3.0], twin: vec![0.5, 1.0, 1.0] };
         assert_eq!(p.fraction_of_roofline(), 0.75);
+        assert_eq!(p.fraction_of_twin(), Some(0.5));
     }
 }
