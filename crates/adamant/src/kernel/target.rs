@@ -20,6 +20,11 @@ pub trait Target<G: Stored>: Send + Sized {
     /// The weight's address, so that split points can fall on cache-line boundaries.
     fn weight_ptr(&self) -> *const u8;
 
+    /// Whether the weight is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Updates the elements in `span` with their gradient `g` (`g.len() == span.len()`).
     fn update(&mut self, span: Range<usize>, g: &[G], l: Loop);
 
