@@ -4,81 +4,183 @@
 //! the same as `half`'s, which the tests check. Blocks of float16 use F16C where the
 //! instruction set in use has it (one instruction per eight elements).
 
-use half::f16;
+use half::{bf16, f16};
 
 use super::isa::Isa;
 
-/// `dst[i] = src[i]` widened, for a block.
-#[inline(always)]
-pub fn widen_f16(src: &[f16], dst: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if Isa::current() >= Isa::Avx2 {
-        // SAFETY: Isa::current() is Avx2 or above only where the CPU has AVX2 and F16C.
-        return unsafe { f16c::widen(src, dst) };
-    }
-    dst.iter_mut().zip(src).for_each(|(d, s)| *d = f16_to_f32(s.to_bits()));
+/// Elements converted at once by the fast loops: two AVX2 registers of float32, one cache
+/// line of float32.
+pub const CHUNK: usize = 16;
+
+/// The conversion instructions a loop may use: AVX2 and F16C where the instruction set in use
+/// has them. Holding one with `avx2` set proves the CPU has both.
+#[derive(Debug, Clone, Copy)]
+pub struct Conversions {
+    avx2: bool,
 }
 
-/// `dst[i] = src[i]` rounded to float16, for a block.
-#[inline(always)]
-pub fn narrow_f16(src: &[f32], dst: &mut [f16]) {
-    #[cfg(target_arch = "x86_64")]
-    if Isa::current() >= Isa::Avx2 {
-        // SAFETY: Isa::current() is Avx2 or above only where the CPU has AVX2 and F16C.
-        return unsafe { f16c::narrow(src, dst) };
+impl Conversions {
+    /// The conversions of [`Isa::current`].
+    #[inline]
+    pub fn current() -> Conversions {
+        Conversions { avx2: cfg!(target_arch = "x86_64") && Isa::current() >= Isa::Avx2 }
     }
-    dst.iter_mut().zip(src).for_each(|(d, &s)| *d = f16::from_bits(f16_bits(s)));
+
+    /// `src` widened to float32.
+    #[inline(always)]
+    pub fn widen_f16(self, src: &[f16; CHUNK]) -> [f32; CHUNK] {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is set only where Isa::current() was Avx2 or above: AVX2 and F16C.
+            return unsafe { avx2::widen_f16(src) };
+        }
+        let mut dst = [0f32; CHUNK];
+        dst.iter_mut().zip(src).for_each(|(d, h)| *d = f16_to_f32(h.to_bits()));
+        dst
+    }
+
+    /// `src` rounded to float16.
+    #[inline(always)]
+    pub fn narrow_f16(self, src: &[f32; CHUNK]) -> [f16; CHUNK] {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is set only where Isa::current() was Avx2 or above: AVX2 and F16C.
+            return unsafe { avx2::narrow_f16(src) };
+        }
+        let mut dst = [f16::ZERO; CHUNK];
+        dst.iter_mut().zip(src).for_each(|(d, &x)| *d = f16::from_bits(f16_bits(x)));
+        dst
+    }
+
+    /// `src` widened to float32.
+    #[inline(always)]
+    pub fn widen_bf16(self, src: &[bf16; CHUNK]) -> [f32; CHUNK] {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is set only where Isa::current() was Avx2 or above.
+            return unsafe { avx2::widen_bf16(src) };
+        }
+        let mut dst = [0f32; CHUNK];
+        dst.iter_mut().zip(src).for_each(|(d, h)| *d = bf16_to_f32(h.to_bits()));
+        dst
+    }
+
+    /// `src` rounded to bfloat16.
+    #[inline(always)]
+    pub fn narrow_bf16(self, src: &[f32; CHUNK]) -> [bf16; CHUNK] {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is set only where Isa::current() was Avx2 or above.
+            return unsafe { avx2::narrow_bf16(src) };
+        }
+        let mut dst = [bf16::ZERO; CHUNK];
+        dst.iter_mut().zip(src).for_each(|(d, &x)| *d = bf16::from_bits(bf16_bits(x)));
+        dst
+    }
 }
 
-/// Float16 conversions with the F16C instructions.
+/// Chunk conversions with AVX2 and F16C, eight elements at a time: F16C for float16, and for
+/// bfloat16 the integer formulas of [`bf16_to_f32`] and [`bf16_bits`] (LLVM vectorises the
+/// scalar ones poorly: narrowing packs 32-bit lanes into 16-bit ones).
 #[cfg(target_arch = "x86_64")]
-mod f16c {
+mod avx2 {
     use std::arch::x86_64::{
-        __m128i, _mm256_cvtph_ps, _mm256_cvtps_ph, _mm256_loadu_ps, _mm256_storeu_ps, _mm_loadu_si128,
-        _mm_storeu_si128, _MM_FROUND_TO_NEAREST_INT,
+        __m128i, __m256i, _mm256_add_epi32, _mm256_and_si256, _mm256_blendv_epi8, _mm256_cmpgt_epi32,
+        _mm256_cvtepu16_epi32, _mm256_cvtph_ps, _mm256_cvtps_ph, _mm256_loadu_ps, _mm256_loadu_si256,
+        _mm256_or_si256, _mm256_packus_epi32, _mm256_permute4x64_epi64, _mm256_set1_epi32, _mm256_slli_epi32,
+        _mm256_srli_epi32, _mm256_storeu_ps, _mm256_storeu_si256, _mm_loadu_si128, _mm_storeu_si128,
+        _MM_FROUND_TO_NEAREST_INT,
     };
 
-    use half::f16;
+    use half::{bf16, f16};
 
-    use super::{f16_bits, f16_to_f32};
+    use super::CHUNK;
 
     /// # Safety
     /// The CPU must have AVX2 and F16C.
+    #[inline]
     #[target_feature(enable = "avx2,f16c")]
-    pub unsafe fn widen(src: &[f16], dst: &mut [f32]) {
-        let n = src.len().min(dst.len());
-        let whole = n - n % 8;
-        for i in (0..whole).step_by(8) {
-            // SAFETY: i + 8 <= n, so the 8 halves read and the 8 floats written are in bounds;
-            // the loads and stores are unaligned ones.
+    pub unsafe fn widen_f16(src: &[f16; CHUNK]) -> [f32; CHUNK] {
+        let mut dst = [0f32; CHUNK];
+        for i in (0..CHUNK).step_by(8) {
+            // SAFETY: i + 8 <= CHUNK, so the 8 halves read and the 8 floats written are in
+            // bounds; the loads and stores are unaligned ones.
             unsafe {
                 let h = _mm_loadu_si128(src.as_ptr().add(i).cast::<__m128i>());
                 _mm256_storeu_ps(dst.as_mut_ptr().add(i), _mm256_cvtph_ps(h));
             }
         }
-        for i in whole..n {
-            dst[i] = f16_to_f32(src[i].to_bits());
-        }
+        dst
     }
 
     /// # Safety
     /// The CPU must have AVX2 and F16C.
+    #[inline]
     #[target_feature(enable = "avx2,f16c")]
-    pub unsafe fn narrow(src: &[f32], dst: &mut [f16]) {
-        let n = src.len().min(dst.len());
-        let whole = n - n % 8;
-        for i in (0..whole).step_by(8) {
-            // SAFETY: i + 8 <= n, so the 8 floats read and the 8 halves written are in bounds;
-            // the loads and stores are unaligned ones.
+    pub unsafe fn narrow_f16(src: &[f32; CHUNK]) -> [f16; CHUNK] {
+        let mut dst = [f16::ZERO; CHUNK];
+        for i in (0..CHUNK).step_by(8) {
+            // SAFETY: i + 8 <= CHUNK, so the 8 floats read and the 8 halves written are in
+            // bounds; the loads and stores are unaligned ones.
             unsafe {
                 let x = _mm256_loadu_ps(src.as_ptr().add(i));
                 let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(x);
                 _mm_storeu_si128(dst.as_mut_ptr().add(i).cast::<__m128i>(), h);
             }
         }
-        for i in whole..n {
-            dst[i] = f16::from_bits(f16_bits(src[i]));
+        dst
+    }
+
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn widen_bf16(src: &[bf16; CHUNK]) -> [f32; CHUNK] {
+        let mut dst = [0f32; CHUNK];
+        for i in (0..CHUNK).step_by(8) {
+            // SAFETY: i + 8 <= CHUNK, so the 8 halves read and the 8 floats written are in
+            // bounds; the loads and stores are unaligned ones.
+            unsafe {
+                let h = _mm_loadu_si128(src.as_ptr().add(i).cast::<__m128i>());
+                let x = _mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h));
+                _mm256_storeu_si256(dst.as_mut_ptr().add(i).cast::<__m256i>(), x);
+            }
         }
+        dst
+    }
+
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn narrow_bf16(src: &[f32; CHUNK]) -> [bf16; CHUNK] {
+        let mut dst = [bf16::ZERO; CHUNK];
+        let (magnitude, infinity) = (_mm256_set1_epi32(0x7fff_ffff), _mm256_set1_epi32(0x7f80_0000));
+        let (half_ulp, one, quiet) =
+            (_mm256_set1_epi32(0x7fff), _mm256_set1_epi32(1), _mm256_set1_epi32(0x40));
+        let round = |b: __m256i| {
+            let nan = _mm256_cmpgt_epi32(_mm256_and_si256(b, magnitude), infinity);
+            // Nearest-even as in `bf16_bits`; NaN lanes may wrap, and are replaced.
+            let high = _mm256_srli_epi32::<16>(b);
+            let rounded = _mm256_srli_epi32::<16>(_mm256_add_epi32(
+                _mm256_add_epi32(b, half_ulp),
+                _mm256_and_si256(high, one),
+            ));
+            _mm256_blendv_epi8(rounded, _mm256_or_si256(high, quiet), nan)
+        };
+        for i in (0..CHUNK).step_by(16) {
+            // SAFETY: i + 16 <= CHUNK, so the 16 floats read and the 16 halves written are in
+            // bounds; the loads and stores are unaligned ones.
+            unsafe {
+                let lo = round(_mm256_loadu_si256(src.as_ptr().add(i).cast::<__m256i>()));
+                let hi = round(_mm256_loadu_si256(src.as_ptr().add(i + 8).cast::<__m256i>()));
+                // Every lane is below 2^16, so the saturating pack only narrows; it packs each
+                // 128-bit half on its own, and the permutation puts the quarters in order.
+                let packed = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packus_epi32(lo, hi));
+                _mm256_storeu_si256(dst.as_mut_ptr().add(i).cast::<__m256i>(), packed);
+            }
+        }
+        dst
     }
 }
 
@@ -129,13 +231,12 @@ pub fn f16_bits(x: f32) -> u16 {
     (sign | magnitude) as u16
 }
 
-/// The float32 value of the bfloat16 with bits `h` (exact; a NaN becomes quiet, as in
-/// `half::bf16::to_f32`).
+/// The float32 value of the bfloat16 with bits `h`: its bits shifted up, exact. A signaling
+/// NaN stays signaling (`half::bf16::to_f32` quiets it); in the kernel every widened value
+/// goes through arithmetic, which quiets it anyway, before anything is stored.
 #[inline(always)]
 pub fn bf16_to_f32(h: u16) -> f32 {
-    let bits = u32::from(h) << 16;
-    let quiet = if (bits & 0x7fff_ffff) > 0x7f80_0000 { 0x40_0000 } else { 0 };
-    f32::from_bits(bits | quiet)
+    f32::from_bits(u32::from(h) << 16)
 }
 
 /// `x` rounded to bfloat16, nearest-even, with a NaN kept quiet: the same bits as
@@ -144,8 +245,8 @@ pub fn bf16_to_f32(h: u16) -> f32 {
 pub fn bf16_bits(x: f32) -> u16 {
     let b = x.to_bits();
     let is_nan = (b & 0x7fff_ffff) > 0x7f80_0000;
-    let round_up = (b & 0x8000) != 0 && (b & 0x1_7fff) != 0;
-    let rounded = (b >> 16) + u32::from(round_up);
+    // Nearest-even: add just under half a unit, plus one if the kept lowest bit is odd.
+    let rounded = b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16;
     let quiet_nan = (b >> 16) | 0x40;
     (if is_nan { quiet_nan } else { rounded }) as u16
 }
@@ -193,34 +294,74 @@ mod tests {
         }
     }
 
+    /// Runs a chunk conversion over `src`, whose length is a multiple of `CHUNK`.
+    fn by_chunks<A, B: Copy>(src: &[A], convert: impl Fn(&[A; CHUNK]) -> [B; CHUNK]) -> Vec<B> {
+        let (chunks, tail) = src.as_chunks::<CHUNK>();
+        assert!(tail.is_empty());
+        chunks.iter().flat_map(convert).collect()
+    }
+
+    /// 100,000 spread-out floats and the given edges, a multiple of `CHUNK` in all.
+    fn floats(edges: &[u32]) -> Vec<f32> {
+        let mut bits: Vec<u32> =
+            (0..100_000u32).map(|i| i.wrapping_mul(2_654_435_761)).chain(edges.iter().copied()).collect();
+        bits.resize(bits.len().next_multiple_of(CHUNK), 0x3f80_8000);
+        bits.into_iter().map(f32::from_bits).collect()
+    }
+
     #[test]
-    fn float16_blocks_match_elements_at_every_instruction_set() {
-        let xs: Vec<f32> = (0..100_003u32).map(|i| f32::from_bits(i.wrapping_mul(2_654_435_761))).collect();
-        let want: Vec<u16> = xs.iter().map(|&x| f16::from_f32(x).to_bits()).collect();
+    fn float16_chunks_match_half_at_every_instruction_set() {
+        let xs = floats(&[0x477f_efff, 0x477f_f000, 0x3880_0000, 0x387f_ffff, 0x3300_0001, 0x7f80_0001]);
+        let all: Vec<f16> = (0..=u16::MAX).map(f16::from_bits).collect();
         for isa in Isa::available() {
             isa.set();
-            let mut h = vec![f16::ZERO; xs.len()];
-            narrow_f16(&xs, &mut h);
-            for ((a, &w), x) in h.iter().zip(&want).zip(&xs) {
+            let c = Conversions::current();
+            for (h, x) in by_chunks(&xs, |x| c.narrow_f16(x)).iter().zip(&xs) {
+                let want = f16::from_f32(*x);
                 assert!(
-                    a.to_bits() == w || (a.is_nan() && x.is_nan()),
-                    "{isa:?}: {x:e} -> {:#06x}, want {w:#06x}",
-                    a.to_bits()
+                    h.to_bits() == want.to_bits() || (h.is_nan() && x.is_nan()),
+                    "{isa:?}: {x:e} -> {h:?}"
                 );
             }
-            let mut back = vec![0f32; h.len()];
-            widen_f16(&h, &mut back);
-            for (b, a) in back.iter().zip(&h) {
-                assert!(b.to_bits() == a.to_f32().to_bits() || (b.is_nan() && a.is_nan()), "{isa:?}: {a:?}");
+            for (x, h) in by_chunks(&all, |h| c.widen_f16(h)).iter().zip(&all) {
+                assert!(x.to_bits() == h.to_f32().to_bits() || (x.is_nan() && h.is_nan()), "{isa:?}: {h:?}");
             }
         }
         Isa::detected().set();
     }
 
     #[test]
-    fn bfloat16_widening_is_exact() {
+    fn bfloat16_chunks_match_the_scalar_formulas_bitwise_at_every_instruction_set() {
+        let xs = floats(&[
+            0x3f80_8000,
+            0x3f81_8000,
+            0x3f80_8001,
+            0x7f7f_ffff,
+            0xff7f_8000,
+            0x7fc0_0001,
+            0xffff_ffff,
+        ]);
+        let all: Vec<bf16> = (0..=u16::MAX).map(bf16::from_bits).collect();
+        for isa in Isa::available() {
+            isa.set();
+            let c = Conversions::current();
+            for (h, x) in by_chunks(&xs, |x| c.narrow_bf16(x)).iter().zip(&xs) {
+                assert_eq!(h.to_bits(), bf16::from_f32(*x).to_bits(), "{isa:?}: {:#x}", x.to_bits());
+            }
+            for (x, h) in by_chunks(&all, |h| c.widen_bf16(h)).iter().zip(&all) {
+                assert_eq!(x.to_bits(), bf16_to_f32(h.to_bits()).to_bits(), "{isa:?}: {:#06x}", h.to_bits());
+            }
+        }
+        Isa::detected().set();
+    }
+
+    #[test]
+    fn bfloat16_widening_is_exact_and_keeps_nan_payloads() {
         for h in 0..=u16::MAX {
-            assert_eq!(bf16_to_f32(h).to_bits(), bf16::from_bits(h).to_f32().to_bits(), "{h:#06x}");
+            let (got, want) = (bf16_to_f32(h), bf16::from_bits(h).to_f32());
+            assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{h:#06x}");
+            let back = if got.is_nan() { h | 0x40 } else { h };
+            assert_eq!(bf16_bits(got), back, "{h:#06x} does not round back to itself (quieted if NaN)");
         }
     }
 }

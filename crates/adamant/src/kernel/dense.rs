@@ -3,12 +3,15 @@
 //! [`Loop::Reference`] is the definition: one element at a time, flags read at run time. The
 //! fast loops are the same formula with the flags as constants (so the inner loop is
 //! branch-free and vectorises), each built for every instruction-set level and chosen by
-//! [`Isa::current`](super::Isa::current). Half-precision elements are widened to float32 a block
-//! at a time (branch-free conversions, or F16C), run through the float32 loop and rounded back,
-//! which gives the same bits as element by element.
+//! [`Isa::current`](super::Isa::current). They run a chunk of 16 elements at a time and ask
+//! for memory a little ahead. Half-precision chunks are widened to float32 (AVX2 and F16C, or
+//! branch-free scalar conversions), run through the float32 formula and rounded back, which
+//! gives the same bits as element by element.
 
+use super::convert::{Conversions, CHUNK};
 use super::element::adam;
 use super::isa::multiversion;
+use super::prefetch::prefetch_at;
 use super::storage::{Half, Load};
 use super::{Real, Scalars};
 
@@ -101,10 +104,10 @@ pub(crate) fn simd<S: Load<C>, C: Real>(w: &mut [S], g: &[S], m: &mut [S], v: &m
     with_flags!(s, simd_lanes::<S, C>(w, g, m, v, s))
 }
 
-/// The SIMD loop for half precision computed in float32, a block at a time.
+/// The SIMD loop for half precision computed in float32, a chunk at a time.
 #[inline]
-pub(crate) fn half_blocks<H: Half>(w: &mut [H], g: &[H], m: &mut [H], v: &mut [H], s: &Scalars<f32>) {
-    with_flags!(s, half_block_lanes::<H>(w, g, m, v, s))
+pub(crate) fn half_chunks<H: Half>(w: &mut [H], g: &[H], m: &mut [H], v: &mut [H], s: &Scalars<f32>) {
+    with_flags!(s, half_lanes::<H>(w, g, m, v, s))
 }
 
 multiversion! {
@@ -114,20 +117,56 @@ multiversion! {
 }
 
 multiversion! {
-    fn half_block_lanes[H: Half, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool] names[H, WD_BEFORE_CLIP, CLIP_ON](
+    fn half_lanes[H: Half, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool] names[H, WD_BEFORE_CLIP, CLIP_ON](
         w: &mut [H], g: &[H], m: &mut [H], v: &mut [H], s: &Scalars<f32>
-    ) => half_blocks_body[H, WD_BEFORE_CLIP, CLIP_ON]
+    ) => half_lanes_body[H, WD_BEFORE_CLIP, CLIP_ON]
 }
 
 multiversion! {
     fn mixed_lanes[H: Half, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool] names[H, WD_BEFORE_CLIP, CLIP_ON](
         w: &mut [H], master: &mut [f32], g: &[H], m: &mut [f32], v: &mut [f32], s: &Scalars<f32>
-    ) => mixed_blocks_body[H, WD_BEFORE_CLIP, CLIP_ON]
+    ) => mixed_lanes_body[H, WD_BEFORE_CLIP, CLIP_ON]
 }
 
-/// The fast loop's body: the flags are constants, so it is branch-free and vectorises.
+/// How far ahead of the chunk being updated the fast loops ask for memory, in elements (1 KiB
+/// of float32). On the AMD EPYC (Zen 3) this was tuned on, anything from 512 B to 2 KiB ahead
+/// keeps a 64M-element float32 step at the memory bus; asking nothing ahead leaves it at 0.88
+/// of the bus whenever the machine streams fast.
+const AHEAD: usize = 256;
+
+/// Asks for the chunk `AHEAD` elements after `start` in each array, while it is within `len`.
+macro_rules! ask_ahead {
+    ($start:expr, $len:expr; $($array:expr),*) => {
+        let at = $start + AHEAD;
+        if at < $len {
+            $(prefetch_at($array, at, CHUNK);)*
+        }
+    };
+}
+
+/// The fast loop's body: a chunk at a time, asking for memory ahead.
 #[inline(always)]
 fn lanes<S: Load<C>, C: Real, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool>(
+    w: &mut [S],
+    g: &[S],
+    m: &mut [S],
+    v: &mut [S],
+    s: &Scalars<C>,
+) {
+    let (n, wp, gp, mp, vp) = (w.len(), w.as_ptr(), g.as_ptr(), m.as_ptr(), v.as_ptr());
+    let ((wc, wt), (gc, gt)) = (w.as_chunks_mut::<CHUNK>(), g.as_chunks::<CHUNK>());
+    let ((mc, mt), (vc, vt)) = (m.as_chunks_mut::<CHUNK>(), v.as_chunks_mut::<CHUNK>());
+    for (k, (((w, g), m), v)) in wc.iter_mut().zip(gc).zip(mc).zip(vc).enumerate() {
+        ask_ahead!(k * CHUNK, n; wp, gp, mp, vp);
+        elements::<S, C, WD_BEFORE_CLIP, CLIP_ON>(w, g, m, v, s);
+    }
+    elements::<S, C, WD_BEFORE_CLIP, CLIP_ON>(wt, gt, mt, vt, s);
+}
+
+/// Every element, one after the other: with the flags constant and the length a chunk's,
+/// this compiles to straight SIMD code.
+#[inline(always)]
+fn elements<S: Load<C>, C: Real, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool>(
     w: &mut [S],
     g: &[S],
     m: &mut [S],
@@ -141,39 +180,34 @@ fn lanes<S: Load<C>, C: Real, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool>(
     }
 }
 
-/// Elements per block in the half-precision loops: the float32 blocks stay in L1.
-const BLOCK: usize = 512;
-
-/// Widens a block, runs the float32 loop on it, rounds it back: the same bits as element by
-/// element, with conversions that vectorise (or use F16C).
+/// Half precision computed in float32: each chunk is widened, run through the float32
+/// elements and rounded back, which gives the same bits as element by element. Converting
+/// in the same loop as the arithmetic lets the conversions run while the divisions wait.
 #[inline(always)]
-fn half_blocks_body<H: Half, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool>(
+fn half_lanes_body<H: Half, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool>(
     w: &mut [H],
     g: &[H],
     m: &mut [H],
     v: &mut [H],
     s: &Scalars<f32>,
 ) {
-    let (mut wf, mut gf, mut mf, mut vf) = ([0f32; BLOCK], [0f32; BLOCK], [0f32; BLOCK], [0f32; BLOCK]);
-    let blocks = w.chunks_mut(BLOCK).zip(g.chunks(BLOCK)).zip(m.chunks_mut(BLOCK)).zip(v.chunks_mut(BLOCK));
-    for (((w, g), m), v) in blocks {
-        let n = w.len();
-        let (wf, gf, mf, vf) = (&mut wf[..n], &mut gf[..n], &mut mf[..n], &mut vf[..n]);
-        H::widen(w, wf);
-        H::widen(g, gf);
-        H::widen(m, mf);
-        H::widen(v, vf);
-        lanes::<f32, f32, WD_BEFORE_CLIP, CLIP_ON>(wf, gf, mf, vf, s);
-        H::narrow(wf, w);
-        H::narrow(mf, m);
-        H::narrow(vf, v);
+    let (c, n, wp, gp, mp, vp) =
+        (Conversions::current(), w.len(), w.as_ptr(), g.as_ptr(), m.as_ptr(), v.as_ptr());
+    let ((wc, wt), (gc, gt)) = (w.as_chunks_mut::<CHUNK>(), g.as_chunks::<CHUNK>());
+    let ((mc, mt), (vc, vt)) = (m.as_chunks_mut::<CHUNK>(), v.as_chunks_mut::<CHUNK>());
+    for (k, (((w, g), m), v)) in wc.iter_mut().zip(gc).zip(mc).zip(vc).enumerate() {
+        ask_ahead!(k * CHUNK, n; wp, gp, mp, vp);
+        let (mut wf, gf, mut mf, mut vf) = (H::widen(w, c), H::widen(g, c), H::widen(m, c), H::widen(v, c));
+        elements::<f32, f32, WD_BEFORE_CLIP, CLIP_ON>(&mut wf, &gf, &mut mf, &mut vf, s);
+        (*w, *m, *v) = (H::narrow(&wf, c), H::narrow(&mf, c), H::narrow(&vf, c));
     }
+    elements::<H, f32, WD_BEFORE_CLIP, CLIP_ON>(wt, gt, mt, vt, s);
 }
 
-/// Master weights a block at a time: widen the gradient, run the float32 loop on the master,
-/// round the master into the weight.
+/// Master weights a chunk at a time: widen the gradient, run the float32 elements on the
+/// master, round the master into the weight.
 #[inline(always)]
-fn mixed_blocks_body<H: Half, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool>(
+fn mixed_lanes_body<H: Half, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool>(
     w: &mut [H],
     master: &mut [f32],
     g: &[H],
@@ -181,17 +215,20 @@ fn mixed_blocks_body<H: Half, const WD_BEFORE_CLIP: bool, const CLIP_ON: bool>(
     v: &mut [f32],
     s: &Scalars<f32>,
 ) {
-    let mut gf = [0f32; BLOCK];
-    let blocks = w
-        .chunks_mut(BLOCK)
-        .zip(master.chunks_mut(BLOCK))
-        .zip(g.chunks(BLOCK))
-        .zip(m.chunks_mut(BLOCK))
-        .zip(v.chunks_mut(BLOCK));
-    for ((((w, master), g), m), v) in blocks {
-        let gf = &mut gf[..w.len()];
-        H::widen(g, gf);
-        lanes::<f32, f32, WD_BEFORE_CLIP, CLIP_ON>(master, gf, m, v, s);
-        H::narrow(master, w);
+    let (c, n) = (Conversions::current(), w.len());
+    let (wp, xp, gp, mp, vp) = (w.as_ptr(), master.as_ptr(), g.as_ptr(), m.as_ptr(), v.as_ptr());
+    let ((wc, wt), (xc, xt), (gc, gt)) =
+        (w.as_chunks_mut::<CHUNK>(), master.as_chunks_mut::<CHUNK>(), g.as_chunks::<CHUNK>());
+    let ((mc, mt), (vc, vt)) = (m.as_chunks_mut::<CHUNK>(), v.as_chunks_mut::<CHUNK>());
+    let chunks = wc.iter_mut().zip(xc).zip(gc).zip(mc).zip(vc).enumerate();
+    for (k, ((((w, x), g), m), v)) in chunks {
+        ask_ahead!(k * CHUNK, n; wp, xp, gp, mp, vp);
+        let gf = H::widen(g, c);
+        elements::<f32, f32, WD_BEFORE_CLIP, CLIP_ON>(x, &gf, m, v, s);
+        *w = H::narrow(x, c);
+    }
+    for ((((w, x), g), m), v) in wt.iter_mut().zip(xt).zip(gt).zip(mt).zip(vt) {
+        let (nx, nm, nv) = adam(*x, g.to_f32(), *m, *v, s, WD_BEFORE_CLIP, CLIP_ON);
+        (*x, *m, *v, *w) = (nx, nm, nv, H::from_f32(nx));
     }
 }

@@ -9,7 +9,7 @@ use std::ops::Add;
 
 use half::{bf16, f16};
 
-use super::convert::{bf16_bits, bf16_to_f32, f16_bits, f16_to_f32, narrow_f16, widen_f16};
+use super::convert::{bf16_bits, bf16_to_f32, f16_bits, f16_to_f32, Conversions, CHUNK};
 use super::dense;
 use super::per_op::PerOp;
 use super::{Real, Scalars};
@@ -47,17 +47,11 @@ pub trait Half: Stored + Load<f32> + PartialOrd {
     /// `x` rounded to nearest, ties to even.
     fn from_f32(x: f32) -> Self;
 
-    /// `dst[i] = src[i].to_f32()` for a block (same lengths).
-    #[inline(always)]
-    fn widen(src: &[Self], dst: &mut [f32]) {
-        dst.iter_mut().zip(src).for_each(|(d, s)| *d = s.to_f32());
-    }
+    /// A chunk widened, with conversion instructions where `c` has them.
+    fn widen(src: &[Self; CHUNK], c: Conversions) -> [f32; CHUNK];
 
-    /// `dst[i] = from_f32(src[i])` for a block (same lengths).
-    #[inline(always)]
-    fn narrow(src: &[f32], dst: &mut [Self]) {
-        dst.iter_mut().zip(src).for_each(|(d, &s)| *d = Self::from_f32(s));
-    }
+    /// A chunk rounded, with conversion instructions where `c` has them.
+    fn narrow(src: &[f32; CHUNK], c: Conversions) -> [Self; CHUNK];
 }
 
 macro_rules! stored {
@@ -104,12 +98,12 @@ impl Half for f16 {
         f16::from_bits(f16_bits(x))
     }
     #[inline(always)]
-    fn widen(src: &[Self], dst: &mut [f32]) {
-        widen_f16(src, dst)
+    fn widen(src: &[Self; CHUNK], c: Conversions) -> [f32; CHUNK] {
+        c.widen_f16(src)
     }
     #[inline(always)]
-    fn narrow(src: &[f32], dst: &mut [Self]) {
-        narrow_f16(src, dst)
+    fn narrow(src: &[f32; CHUNK], c: Conversions) -> [Self; CHUNK] {
+        c.narrow_f16(src)
     }
 }
 
@@ -122,6 +116,14 @@ impl Half for bf16 {
     #[inline(always)]
     fn from_f32(x: f32) -> Self {
         bf16::from_bits(bf16_bits(x))
+    }
+    #[inline(always)]
+    fn widen(src: &[Self; CHUNK], c: Conversions) -> [f32; CHUNK] {
+        c.widen_bf16(src)
+    }
+    #[inline(always)]
+    fn narrow(src: &[f32; CHUNK], c: Conversions) -> [Self; CHUNK] {
+        c.narrow_bf16(src)
     }
 }
 
@@ -138,7 +140,7 @@ macro_rules! half {
             }
             #[inline]
             fn fused(w: &mut [Self], g: &[Self], m: &mut [Self], v: &mut [Self], s: &Scalars<f32>) {
-                dense::half_blocks(w, g, m, v, s)
+                dense::half_chunks(w, g, m, v, s)
             }
         }
 
