@@ -12,8 +12,18 @@ use super::isa::Isa;
 /// line of float32.
 pub const CHUNK: usize = 16;
 
+// The AVX2 conversions work 16 (bfloat16 narrowing) or 8 elements at a time.
+const _: () = assert!(CHUNK % 16 == 0);
+
 /// The conversion instructions a loop may use: AVX2 and F16C where the instruction set in use
 /// has them. Holding one with `avx2` set proves the CPU has both.
+///
+/// ```
+/// use adamant::kernel::convert::{Conversions, CHUNK};
+/// let c = Conversions::current();
+/// let x: [f32; CHUNK] = std::array::from_fn(|i| i as f32 + 0.5);
+/// assert_eq!(c.widen_bf16(&c.narrow_bf16(&x)), x); // small halves are exact in bfloat16
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Conversions {
     avx2: bool,
