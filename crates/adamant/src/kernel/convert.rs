@@ -13,7 +13,7 @@ use super::isa::Isa;
 pub const CHUNK: usize = 16;
 
 // The AVX2 conversions work 16 (bfloat16 narrowing) or 8 elements at a time.
-const _: () = assert!(CHUNK % 16 == 0);
+const _: () = assert!(CHUNK.is_multiple_of(16));
 
 /// The conversion instructions a loop may use: AVX2 and F16C where the instruction set in use
 /// has them. Holding one with `avx2` set proves the CPU has both.
