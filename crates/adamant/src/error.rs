@@ -13,6 +13,10 @@ use crate::dtype::DType;
 /// let err = AdamConfig { beta1: 1.0, ..AdamConfig::default() }.validate().unwrap_err();
 /// assert!(matches!(err, Error::InvalidHyperParameter { name: "beta1", .. }));
 /// assert_eq!(err.to_string(), "hyper-parameter beta1 = 1: must be in [0, 1)");
+///
+/// // Judged as the kernel reads it (float32), where 0.99999999 is exactly 1.
+/// let err = AdamConfig { beta2: 0.99999999, ..AdamConfig::default() }.validate().unwrap_err();
+/// assert!(err.to_string().contains("becomes 1 in float32"));
 /// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -24,8 +28,8 @@ pub enum Error {
         name: &'static str,
         /// The rejected value, printed.
         value: String,
-        /// What the value must be.
-        reason: &'static str,
+        /// What the value must be, or what it would become.
+        reason: String,
     },
     /// A per-parameter learning-rate or weight-decay multiplier is out of its range.
     #[error("{kind} for {key} = {value}: must be finite and >= 0")]
@@ -89,6 +93,19 @@ pub enum Error {
         shape: Vec<usize>,
         /// The product of the shape.
         expected: usize,
+    },
+    /// A shape whose element count (the product of its dimensions) does not fit in a `usize`.
+    #[error(
+        "parameter {index}: shape {shape:?} is too large: the product of its dimensions does \
+         not fit in {bits} bits"
+    )]
+    ShapeOverflow {
+        /// The parameter index.
+        index: usize,
+        /// The shape given.
+        shape: Vec<usize>,
+        /// The width of a `usize` on this machine.
+        bits: u32,
     },
     /// A gradient's shape differs from its weight's.
     #[error("parameter {index}: gradient shape {grad:?} differs from weight shape {weight:?}")]

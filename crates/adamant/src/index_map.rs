@@ -69,6 +69,21 @@ impl<V> IndexTable<V> {
         }
     }
 
+    /// Sets the value of `index`: `None` removes it.
+    pub fn set(&mut self, index: usize, value: Option<V>) {
+        if index >= DENSE_LIMIT {
+            match value {
+                Some(v) => self.sparse.insert(index, v),
+                None => self.sparse.remove(&index),
+            };
+        } else if value.is_some() || index < self.dense.len() {
+            if index >= self.dense.len() {
+                self.dense.resize_with(index + 1, || None);
+            }
+            self.dense[index] = value;
+        }
+    }
+
     /// Every index with its value, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (usize, &V)> {
         let dense = self.dense.iter().enumerate().filter_map(|(i, v)| v.as_ref().map(|v| (i, v)));

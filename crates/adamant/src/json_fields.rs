@@ -70,7 +70,9 @@ impl JsonFields<'_> {
         let Some(given) = self.str(name)? else { return Ok(None) };
         match options.iter().find(|(spelling, _)| *spelling == given) {
             Some(&(_, value)) => Ok(Some(value)),
-            None => Err(Error::InvalidHyperParameter { name, value: given.to_string(), reason }),
+            None => {
+                Err(Error::InvalidHyperParameter { name, value: given.to_string(), reason: reason.into() })
+            }
         }
     }
 }

@@ -73,7 +73,7 @@ pub use checkpoint::ParamSpec;
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use kernel::{HalfMath, WdOrder};
-pub use lr_scheduler::{LrScheduler, WarmupMode};
+pub use lr_scheduler::{LrScheduler, PastMaxUpdate, WarmupMode};
 pub use optimizer::adam::{Adam, AdamState};
 pub use optimizer::adam_config::AdamConfig;
 pub use optimizer::base::OptimizerBase;

@@ -1,5 +1,7 @@
 //! One entry of an update batch: a parameter's index, its weight and its gradient.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use crate::dtype::Element;
 use crate::error::{Error, Result};
 use crate::tensor::{same_shape, shape_len, DataRef, TensorMut, TensorRef};
@@ -103,7 +105,8 @@ impl<'a> Param<'a> {
         let index = self.index;
         let shape = self.weight.shape;
         let dtype = self.weight.data.dtype();
-        let expected = shape_len(shape);
+        let overflow = || Error::ShapeOverflow { index, shape: shape.to_vec(), bits: usize::BITS };
+        let expected = shape_len(shape).ok_or_else(overflow)?;
         if self.weight.data.len() != expected {
             let len = self.weight.data.len();
             return Err(Error::ShapeLength { index, what: "weight", len, shape: shape.to_vec(), expected });
@@ -142,7 +145,8 @@ impl<'a> Param<'a> {
                 let Some((&rows, row_shape)) = shape.split_first() else {
                     return Err(Error::RowSparseScalar { index });
                 };
-                let row_len = shape_len(row_shape);
+                // The whole shape's product fits (checked above), so every partial product does.
+                let row_len = shape_len(row_shape).ok_or_else(overflow)?;
                 let listed = g.row_indices.len();
                 if Some(g.values.len()) != listed.checked_mul(row_len) {
                     return Err(Error::RowSparseValues { index, listed, row_len, len: g.values.len() });
@@ -155,8 +159,9 @@ impl<'a> Param<'a> {
         Ok(())
     }
 
-    /// Elements per row of the weight (`shape[1..].product()`; 1 for a scalar).
+    /// Elements per row of the weight (`shape[1..].product()`; 1 for a scalar). Meaningful
+    /// after [`Param::check`], which refuses shapes whose product overflows.
     pub(crate) fn row_len(&self) -> usize {
-        self.weight.shape.split_first().map_or(1, |(_, rest)| shape_len(rest))
+        shape_len(self.weight.shape.get(1..).unwrap_or(&[])).unwrap_or(0)
     }
 }

@@ -3,6 +3,8 @@
 //! The public API borrows the caller's memory: a weight is a `&mut [T]` plus a shape, a
 //! gradient a `&[T]` plus a shape, tagged with their dtype so that one batch can mix dtypes.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use crate::dtype::{DType, Element};
 
 /// A mutable slice whose element type is known at run time.
@@ -235,7 +237,12 @@ pub(crate) fn same_shape(a: &[usize], b: &[usize]) -> bool {
     std::ptr::eq(a, b) || (a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y))
 }
 
-/// The number of elements a shape holds.
-pub(crate) fn shape_len(shape: &[usize]) -> usize {
-    shape.iter().product()
+/// The number of elements a shape holds, or `None` when that number does not fit a `usize`.
+///
+/// A shape with a zero dimension holds no elements, whatever its other dimensions are.
+pub(crate) fn shape_len(shape: &[usize]) -> Option<usize> {
+    if shape.contains(&0) {
+        return Some(0);
+    }
+    shape.iter().try_fold(1usize, |len, &dim| len.checked_mul(dim))
 }

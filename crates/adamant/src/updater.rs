@@ -83,7 +83,7 @@ impl Updater {
                 Error::InvalidHyperParameter {
                     name: "threads",
                     value: format!("{n} ({e})"),
-                    reason: "cannot start",
+                    reason: "cannot start".into(),
                 }
             })?),
         };

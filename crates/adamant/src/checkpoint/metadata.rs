@@ -1,5 +1,7 @@
 //! The metadata document of a state file (see `docs/state-format.md`).
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

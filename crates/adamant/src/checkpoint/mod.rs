@@ -1,7 +1,8 @@
 //! Optimizer state that survives: a documented, versioned file (safetensors arrays and JSON
 //! metadata, `docs/state-format.md`), written atomically, checked on load.
 
-mod crc32;
+#![deny(clippy::arithmetic_side_effects)]
+
 mod load;
 mod metadata;
 mod save;

@@ -2,6 +2,8 @@
 //! to disk, rename it over the target. A process killed at any moment leaves the old file or
 //! the new one, never a mixture.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
@@ -10,7 +12,6 @@ use std::path::Path;
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 
-use super::crc32::crc32;
 use super::metadata::{ArrayMeta, Metadata, ParamMeta, SchedulerState, CRC_KEY, FORMAT, KEY, VERSION};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -53,7 +54,7 @@ impl Updater {
             let mut metas = Vec::new();
             let mut add = |name: &str, data: DataRef<'_>| {
                 let bytes = le_bytes(data);
-                metas.push(ArrayMeta { name: name.to_string(), crc32: crc32(&bytes) });
+                metas.push(ArrayMeta { name: name.to_string(), crc32: crc32fast::hash(&bytes) });
                 arrays.push((format!("{index}.{name}"), data.dtype(), state.shape().to_vec(), bytes));
             };
             add("mean", state.mean());
@@ -85,7 +86,7 @@ impl Updater {
         let document =
             serde_json::to_string(&metadata).map_err(|e| Error::StateFile { reason: e.to_string() })?;
         let info = HashMap::from([
-            (CRC_KEY.to_string(), format!("{:08x}", crc32(document.as_bytes()))),
+            (CRC_KEY.to_string(), format!("{:08x}", crc32fast::hash(document.as_bytes()))),
             (KEY.to_string(), document),
         ]);
         let views = arrays

@@ -45,6 +45,10 @@ pub fn lazy<G: Stored, T: Target<G>>(target: T, rows: &CoalescedRows<'_, G>, l: 
 /// The standard update of `target` with `rows`: every row changes, unlisted ones with a zero
 /// gradient.
 pub fn standard<G: Stored, T: Target<G>>(target: T, rows: &CoalescedRows<'_, G>, l: Loop) {
+    // No elements (a zero dimension): nothing to update, however many rows the shape has.
+    if target.len() == 0 {
+        return;
+    }
     let zeros = vec![G::ZERO; GRAIN.min(target.len())];
     standard_rows(target, rows, rows.entries(), 0, &zeros, l)
 }

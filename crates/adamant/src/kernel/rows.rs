@@ -88,18 +88,21 @@ impl<'a, T: Stored> CoalescedRows<'a, T> {
         &self.rows
     }
 
-    /// A buffer for [`CoalescedRows::grad`] to sum repeated rows into.
+    /// A buffer for [`CoalescedRows::grad`] to sum repeated rows into. It allocates when a
+    /// repeated row needs it, and then a row's worth, which the values block holds twice over
+    /// (a row's length alone may be huge when the weight has no elements).
     pub(crate) fn scratch(&self) -> Vec<T> {
-        vec![T::ZERO; self.row_len]
+        Vec::new()
     }
 
     /// The gradient row at `source`: the caller's row, or repeated rows summed into `scratch`.
-    pub(crate) fn grad<'s>(&'s self, source: Source, scratch: &'s mut [T]) -> &'s [T] {
+    pub(crate) fn grad<'s>(&'s self, source: Source, scratch: &'s mut Vec<T>) -> &'s [T] {
         let given = |i: usize| &self.values[i * self.row_len..(i + 1) * self.row_len];
         match source {
             Source::Given(i) => given(i),
             Source::Repeated(start, end) => {
-                scratch.copy_from_slice(given(self.order[start]));
+                scratch.clear();
+                scratch.extend_from_slice(given(self.order[start]));
                 for &i in &self.order[start + 1..end] {
                     scratch.iter_mut().zip(given(i)).for_each(|(acc, &x)| *acc = *acc + x);
                 }
@@ -144,6 +147,10 @@ pub fn lazy<G: Stored>(target: &mut impl Target<G>, rows: &CoalescedRows<'_, G>,
 /// The standard update: every row changes; rows that are not listed get a zero gradient, so the
 /// result is bit-identical to the dense update on the densified gradient.
 pub fn standard<G: Stored>(target: &mut impl Target<G>, rows: &CoalescedRows<'_, G>, l: Loop) {
+    // No elements (a zero dimension): nothing to update, however many rows the shape has.
+    if target.len() == 0 {
+        return;
+    }
     let zeros = vec![G::ZERO; rows.row_len];
     let total_rows = target.len().checked_div(rows.row_len).unwrap_or(0);
     let mut next = 0;

@@ -2,9 +2,13 @@
 
 use serde_json::{json, Value};
 
-use super::{LrScheduler, Rule, WarmupMode};
+use super::{LrScheduler, PastMaxUpdate, Rule, WarmupMode};
 use crate::error::{Error, Result};
 use crate::json_fields::{as_u64, wrong_type, JsonFields};
+
+/// The spellings of [`PastMaxUpdate`].
+const PAST_MAX_UPDATE: [(&str, PastMaxUpdate); 2] =
+    [("value_at_max_update", PastMaxUpdate::ValueAtMaxUpdate), ("keep_last", PastMaxUpdate::KeepLast)];
 
 const COMMON: [&str; 5] = ["type", "base_lr", "warmup_steps", "warmup_begin_lr", "warmup_mode"];
 
@@ -16,6 +20,8 @@ impl LrScheduler {
     /// Builds a scheduler from `{"type": "factor" | "multifactor" | "poly" | "cosine", ...}`
     /// with MXNet's argument names; absent keys take MXNet's defaults (`base_lr` 0.01,
     /// `factor` 1, `stop_factor_lr` 1e-8, `pwr` 2, `final_lr` 0, no warmup, linear warmup).
+    /// Poly and Cosine also take `past_max_update`: `"value_at_max_update"` (the default) or
+    /// `"keep_last"` (MXNet's; see [`PastMaxUpdate`]).
     ///
     /// ```
     /// let mut s = adamant::LrScheduler::from_json(&serde_json::json!(
@@ -37,13 +43,13 @@ impl LrScheduler {
         let (owner, extra): (&'static str, &[&str]) = match kind.as_str() {
             "factor" => ("factor scheduler", &["step", "factor", "stop_factor_lr"]),
             "multifactor" => ("multifactor scheduler", &["step", "factor"]),
-            "poly" => ("poly scheduler", &["max_update", "pwr", "final_lr"]),
-            "cosine" => ("cosine scheduler", &["max_update", "final_lr"]),
+            "poly" => ("poly scheduler", &["max_update", "pwr", "final_lr", "past_max_update"]),
+            "cosine" => ("cosine scheduler", &["max_update", "final_lr", "past_max_update"]),
             _ => {
                 return Err(Error::InvalidHyperParameter {
                     name: "lr_scheduler.type",
                     value: kind,
-                    reason: "must be factor, multifactor, poly or cosine",
+                    reason: "must be factor, multifactor, poly or cosine".into(),
                 })
             }
         };
@@ -81,7 +87,9 @@ impl LrScheduler {
         let mode = f.choice("warmup_mode", &modes, "must be linear or constant")?.unwrap_or_default();
         let steps = f.u64("warmup_steps")?.unwrap_or(0);
         let begin = f.f64("warmup_begin_lr")?.unwrap_or(0.0);
-        scheduler.with_warmup(steps, begin, mode)
+        let past =
+            f.choice("past_max_update", &PAST_MAX_UPDATE, "must be value_at_max_update or keep_last")?;
+        Ok(scheduler.with_warmup(steps, begin, mode)?.with_past_max_update(past.unwrap_or_default()))
     }
 }
 
@@ -105,6 +113,7 @@ impl LrScheduler {
             "warmup_begin_lr": w.begin_lr,
             "warmup_mode": mode,
         });
+        let past = PAST_MAX_UPDATE.iter().find(|(_, p)| *p == self.past_max_update()).map(|(name, _)| *name);
         let rule = match self.rule() {
             Rule::Factor { step, factor, stop_factor_lr, .. } => {
                 json!({"type": "factor", "step": step, "factor": factor, "stop_factor_lr": stop_factor_lr})
@@ -113,10 +122,12 @@ impl LrScheduler {
                 json!({"type": "multifactor", "step": steps, "factor": factor})
             }
             Rule::Poly { max_update, pwr, final_lr } => {
-                json!({"type": "poly", "max_update": max_update, "pwr": pwr, "final_lr": final_lr})
+                json!({"type": "poly", "max_update": max_update, "pwr": pwr, "final_lr": final_lr,
+                       "past_max_update": past})
             }
             Rule::Cosine { max_update, final_lr } => {
-                json!({"type": "cosine", "max_update": max_update, "final_lr": final_lr})
+                json!({"type": "cosine", "max_update": max_update, "final_lr": final_lr,
+                       "past_max_update": past})
             }
         };
         if let (Some(map), Value::Object(rule)) = (value.as_object_mut(), rule) {

@@ -1,8 +1,9 @@
 //! MXNet's four learning-rate schedulers, with warmup, stateful exactly as MXNet's are.
 
+mod decay;
 mod from_json;
 mod schedule;
 #[cfg(test)]
 mod tests;
 
-pub use schedule::{LrScheduler, Rule, Warmup, WarmupMode};
+pub use schedule::{LrScheduler, PastMaxUpdate, Rule, Warmup, WarmupMode};

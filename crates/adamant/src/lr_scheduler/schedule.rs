@@ -1,5 +1,6 @@
 //! The schedulers and their rules (MXNet's `python/mxnet/lr_scheduler.py`).
 
+use super::decay::decay;
 use crate::error::{Error, Result};
 
 /// How the learning rate rises during warmup.
@@ -10,6 +11,38 @@ pub enum WarmupMode {
     Linear,
     /// `begin_lr` throughout the warmup.
     Constant,
+}
+
+/// What Poly and Cosine return for an update past `max_update`.
+///
+/// ```
+/// use adamant::{LrScheduler, PastMaxUpdate};
+/// // Asked first for update 1500, past max_update = 1000.
+/// let mut s = LrScheduler::cosine(1000, 0.1, 0.001).unwrap();
+/// assert_eq!(s.lr(1500), 0.001);
+/// let mut mxnet = LrScheduler::cosine(1000, 0.1, 0.001).unwrap().with_past_max_update(PastMaxUpdate::KeepLast);
+/// assert_eq!(mxnet.lr(1500), 0.1); // MXNet: the last value it computed, here none yet
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PastMaxUpdate {
+    /// The value at `max_update` (normally `final_lr`), whatever was asked before. The default.
+    #[default]
+    ValueAtMaxUpdate,
+    /// MXNet's: the last value computed at or before `max_update`, which depends on which
+    /// updates were asked for before (the starting rate, if none was). For parity only.
+    KeepLast,
+}
+
+impl PastMaxUpdate {
+    /// The update at which a Poly or Cosine rule is evaluated when asked for `num_update`,
+    /// or `None` to keep the current value.
+    fn evaluated_at(self, num_update: u64, max_update: u64) -> Option<u64> {
+        match self {
+            _ if num_update <= max_update => Some(num_update),
+            PastMaxUpdate::ValueAtMaxUpdate => Some(max_update),
+            PastMaxUpdate::KeepLast => None,
+        }
+    }
 }
 
 /// The warmup phase: for `num_update < steps` the scheduler returns the warmup rate.
@@ -68,8 +101,10 @@ pub enum Rule {
 ///
 /// Like MXNet's, it is **stateful**: Factor and MultiFactor decay `base_lr` in place as
 /// `num_update` passes their steps (the comparison is strict: with `step = 10` the rate
-/// changes at updates 11, 21, ...), and Poly and Cosine keep their last value after
-/// `max_update`. Call it with non-decreasing update counts.
+/// changes at updates 11, 21, ...; a jump applies every decay passed over, at the cost of the
+/// decays that change the rate). Poly and Cosine give their value at `max_update` past it
+/// (MXNet keeps whatever it computed last: [`PastMaxUpdate`]). Call it with non-decreasing
+/// update counts.
 ///
 /// ```
 /// use adamant::LrScheduler;
@@ -86,17 +121,20 @@ pub struct LrScheduler {
     initial_lr: f64,
     warmup: Warmup,
     rule: Rule,
+    past_max_update: PastMaxUpdate,
 }
 
 fn invalid(name: &'static str, value: impl ToString, reason: &'static str) -> Error {
-    Error::InvalidHyperParameter { name, value: value.to_string(), reason }
+    Error::InvalidHyperParameter { name, value: value.to_string(), reason: reason.into() }
 }
 
+/// A rate must be finite and >= 0, also as the kernel reads it (rounded to float32, where
+/// anything above 3.4e38 becomes infinity).
 fn check_rate(name: &'static str, value: f64) -> Result<()> {
-    if value.is_finite() && value >= 0.0 {
+    if value.is_finite() && value >= 0.0 && (value as f32).is_finite() {
         Ok(())
     } else {
-        Err(invalid(name, value, "must be finite and >= 0"))
+        Err(invalid(name, value, "must be finite and >= 0, and at most 3.4e38 (float32's largest; the kernel reads rates as float32)"))
     }
 }
 
@@ -111,7 +149,13 @@ fn check_factor(factor: f64) -> Result<()> {
 impl LrScheduler {
     fn with_rule(base_lr: f64, rule: Rule) -> Result<Self> {
         check_rate("base_lr", base_lr)?;
-        let scheduler = LrScheduler { base_lr, initial_lr: base_lr, warmup: Warmup::default(), rule };
+        let scheduler = LrScheduler {
+            base_lr,
+            initial_lr: base_lr,
+            warmup: Warmup::default(),
+            rule,
+            past_max_update: PastMaxUpdate::default(),
+        };
         scheduler.validate()?;
         Ok(scheduler)
     }
@@ -162,6 +206,18 @@ impl LrScheduler {
         Ok(self)
     }
 
+    /// The same schedule with `past` deciding what Poly and Cosine give past `max_update`
+    /// (Factor and MultiFactor are not affected).
+    pub fn with_past_max_update(mut self, past: PastMaxUpdate) -> Self {
+        self.past_max_update = past;
+        self
+    }
+
+    /// What Poly and Cosine give past `max_update`.
+    pub fn past_max_update(&self) -> PastMaxUpdate {
+        self.past_max_update
+    }
+
     /// The same schedule starting from `lr` instead of its own base rate.
     ///
     /// This is what an explicitly set `learning_rate` does to an optimizer's scheduler
@@ -202,8 +258,12 @@ impl LrScheduler {
                 check_factor(*factor)
             }
             Rule::Poly { max_update, pwr, final_lr } => {
-                if !pwr.is_finite() {
-                    return Err(invalid("pwr", pwr, "must be finite"));
+                if !(pwr.is_finite() && *pwr >= 0.0) {
+                    return Err(invalid(
+                        "pwr",
+                        pwr,
+                        "must be finite and >= 0 (a negative power grows without bound toward max_update)",
+                    ));
                 }
                 check_rate("final_lr", *final_lr)?;
                 self.check_max_update(*max_update)
@@ -286,32 +346,32 @@ impl LrScheduler {
         }
         match &mut self.rule {
             Rule::Factor { step, factor, stop_factor_lr, count } => {
-                // A `while`, as in MXNet: a jump in num_update applies several decays at once.
-                while num_update > count.saturating_add(*step) {
-                    *count += *step;
-                    self.base_lr *= *factor;
-                    if self.base_lr < *stop_factor_lr {
-                        self.base_lr = *stop_factor_lr;
-                    }
+                // MXNet's `while n > count + step: count += step; decay` runs
+                // `(n - count - 1) / step` times: every decay a jump in `n` passed over.
+                if num_update > count.saturating_add(*step) {
+                    let decays = (num_update - *count - 1) / *step;
+                    *count += decays * *step;
+                    self.base_lr = decay(self.base_lr, *factor, *stop_factor_lr, decays);
                 }
             }
             Rule::MultiFactor { steps, factor, cur_step_ind } => {
-                while *cur_step_ind < steps.len() && num_update > steps[*cur_step_ind] {
-                    *cur_step_ind += 1;
-                    self.base_lr *= *factor;
-                }
+                // MXNet's `while n > steps[cur]: cur += 1; base_lr *= factor`.
+                let passed = steps.partition_point(|&s| s < num_update).max(*cur_step_ind);
+                let decays = (passed - *cur_step_ind) as u64;
+                *cur_step_ind = passed;
+                self.base_lr = decay(self.base_lr, *factor, 0.0, decays);
             }
             Rule::Poly { max_update, pwr, final_lr } => {
-                if num_update <= *max_update {
+                if let Some(n) = self.past_max_update.evaluated_at(num_update, *max_update) {
                     let max_steps = (*max_update - w.steps) as f64;
-                    let progress = (num_update - w.steps) as f64 / max_steps;
+                    let progress = (n - w.steps) as f64 / max_steps;
                     self.base_lr = *final_lr + (self.initial_lr - *final_lr) * (1.0 - progress).powf(*pwr);
                 }
             }
             Rule::Cosine { max_update, final_lr } => {
-                if num_update <= *max_update {
+                if let Some(n) = self.past_max_update.evaluated_at(num_update, *max_update) {
                     let max_steps = (*max_update - w.steps) as f64;
-                    let angle = std::f64::consts::PI * (num_update - w.steps) as f64 / max_steps;
+                    let angle = std::f64::consts::PI * (n - w.steps) as f64 / max_steps;
                     self.base_lr = *final_lr + (self.initial_lr - *final_lr) * (1.0 + angle.cos()) / 2.0;
                 }
             }

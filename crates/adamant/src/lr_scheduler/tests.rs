@@ -164,3 +164,65 @@ fn json_errors_name_the_key() {
     let err = LrScheduler::from_json(&json!({"type": "cosine"})).unwrap_err();
     assert_eq!(err, Error::MissingHyperParameter { name: "max_update", owner: "cosine scheduler" });
 }
+
+/// The rate `f` returns and the multiplications its decays cost.
+fn counted(f: impl FnOnce() -> f64) -> (f64, u64) {
+    use super::decay::MULTIPLICATIONS;
+    MULTIPLICATIONS.with(|m| m.set(0));
+    let rate = f();
+    (rate, MULTIPLICATIONS.with(|m| m.get()))
+}
+
+/// Every scheduler type, with and without warmup, and the most multiplications a jump to any
+/// update may cost it.
+fn every_scheduler() -> Vec<(LrScheduler, u64)> {
+    let warm = |s: LrScheduler| s.with_warmup(50, 0.001, WarmupMode::Linear).unwrap();
+    let factor = LrScheduler::factor(1, 0.9, 1e-6, 0.1).unwrap();
+    let multi = LrScheduler::multi_factor(vec![10, 100, 1000], 0.5, 0.1).unwrap();
+    let poly = LrScheduler::poly(1000, 0.1, 2.0, 0.001).unwrap();
+    let cosine = LrScheduler::cosine(1000, 0.1, 0.001).unwrap();
+    vec![
+        // Factor 0.9 takes 111 decays from 0.1 to its floor 1e-6, then none.
+        (factor.clone(), 111),
+        (warm(factor), 111),
+        (LrScheduler::factor(7, 1.0, 1e-8, 0.1).unwrap(), 1),
+        // A floor about 1.6e10 decays away: the decays are computed at once.
+        (LrScheduler::factor(1, 1.0 - 1e-9, 1e-8, 0.1).unwrap(), super::decay::EXACT_DECAYS + 1),
+        (multi.clone(), 3),
+        (warm(multi), 3),
+        (poly.clone(), 0),
+        (warm(poly), 0),
+        (cosine.clone(), 0),
+        (warm(cosine), 0),
+    ]
+}
+
+#[test]
+fn a_jump_costs_the_decays_that_change_the_rate_not_the_updates_jumped() {
+    for (scheduler, most) in every_scheduler() {
+        for n in [1_000_000_000, 10_000_000_000, u64::MAX] {
+            let mut s = scheduler.clone();
+            let (_, cost) = counted(|| s.lr(n));
+            assert!(cost <= most, "{scheduler:?} at {n}: {cost} multiplications, at most {most} expected");
+            // At the floor, or past every step, a later jump costs nothing; short of a far floor
+            // it costs the decays jumped (here a million) at most.
+            let (_, again) = counted(|| s.lr(n.saturating_add(1_000_000)));
+            let again_most = if most > 1000 { 1_000_000 } else { 1 };
+            assert!(again <= again_most, "{scheduler:?}: {again} multiplications for the next jump");
+        }
+    }
+}
+
+#[test]
+fn a_jump_gives_the_bits_of_walking_one_update_at_a_time() {
+    for (scheduler, _) in every_scheduler() {
+        let mut walked = scheduler.clone();
+        for n in 0..=20_000u64 {
+            let walked_rate = walked.lr(n);
+            if n % 997 == 0 || n == 20_000 {
+                let jumped_rate = scheduler.clone().lr(n);
+                assert_eq!(jumped_rate.to_bits(), walked_rate.to_bits(), "{scheduler:?} at {n}");
+            }
+        }
+    }
+}

@@ -25,8 +25,9 @@ use crate::kernel::{
     parallel, rows, CoalescedRows, HalfMath, Loop, Mixed, PerOp, Plain, Scalars, StepScalars, Stored, Target,
 };
 use crate::optimizer::adam_config::AdamConfig;
-use crate::optimizer::base::OptimizerBase;
+use crate::optimizer::base::{Journal, OptimizerBase};
 use crate::optimizer::interface::{Optimizer, State};
+use crate::optimizer::kernel_values;
 use crate::param::{Grad, Param};
 use crate::tensor::{same_shape, shape_len, Buffer, DataMut, DataRef, Shape, TensorMut};
 
@@ -55,7 +56,7 @@ impl AdamState {
         var: Buffer,
         master: Option<Vec<f32>>,
     ) -> std::result::Result<Self, String> {
-        let len = shape_len(shape);
+        let len = shape_len(shape).ok_or_else(|| format!("shape {shape:?} is too large"))?;
         let moments = if master.is_some() { DType::F32 } else { dtype };
         if master.is_some() && !dtype.is_half() {
             return Err(format!("a master copy for a {dtype} weight"));
@@ -128,8 +129,10 @@ pub struct Adam {
     use_fused_step: bool,
     /// `(t, 1 - beta1^t, 1 - beta2^t)` of the last step: batches usually share `t`.
     bias_correction: (u64, f64, f64),
-    /// The counts of the batch in progress (kept to reuse its allocation).
-    counted: Vec<Counted>,
+    /// The scalars of each step of the batch in progress, and what counting it changed (kept
+    /// to reuse their allocations).
+    plan: Vec<StepScalars>,
+    journal: Journal,
 }
 
 /// What one tensor's step takes from the batch order: its count `t`, the scheduler's rate at
@@ -158,7 +161,8 @@ impl Adam {
             lazy_update,
             use_fused_step,
             bias_correction: (0, 0.0, 0.0),
-            counted: Vec::new(),
+            plan: Vec::new(),
+            journal: Journal::default(),
         })
     }
 
@@ -192,30 +196,53 @@ impl Adam {
         }
         let checks = params.par_iter().zip(states.par_iter());
         checks.try_for_each(|(param, state)| self.check(param, Some(state)))?;
-        // Counting and the scheduler follow the batch order; the rest does not depend on the
-        // order, so it may run in parallel.
-        let mut counted = std::mem::take(&mut self.counted);
-        counted.clear();
-        counted.extend(params.iter().map(|p| self.count(p.index)));
-        let this = &*self;
+        let mut plan = std::mem::take(&mut self.plan);
+        if let Err(e) = self.plan(params, &mut plan) {
+            self.plan = plan;
+            return Err(e);
+        }
         let (lazy, half_math) = (self.lazy_update, self.base.config().half_math);
-        let each = |((param, state), counted): ((&mut Param<'_>, &mut &mut State), &Counted)| {
+        let each = |((param, state), scalars): ((&mut Param<'_>, &mut &mut State), &StepScalars)| {
             let State::Adam(state) = &mut **state;
-            let scalars = this.scalars(param.index, counted);
-            apply(param, state, &scalars, lazy, half_math, l)
+            apply(param, state, scalars, lazy, half_math, l)
         };
         match l {
-            Loop::Reference => params.iter_mut().zip(states.iter_mut()).zip(&counted).for_each(each),
-            Loop::Fused => params.par_iter_mut().zip(states.par_iter_mut()).zip(&counted).for_each(each),
+            Loop::Reference => params.iter_mut().zip(states.iter_mut()).zip(&plan).for_each(each),
+            Loop::Fused => params.par_iter_mut().zip(states.par_iter_mut()).zip(&plan).for_each(each),
         }
-        self.counted = counted;
+        self.plan = plan;
         Ok(())
+    }
+
+    /// Counts every parameter's update and computes the scalars of its step, in batch order
+    /// (counting and the scheduler follow it). A scalar that is degenerate as the kernel reads
+    /// it refuses the batch: the counting is undone and nothing has changed.
+    fn plan(&mut self, params: &[Param<'_>], plan: &mut Vec<StepScalars>) -> Result<()> {
+        plan.clear();
+        let mut journal = std::mem::take(&mut self.journal);
+        self.base.begin_counting(&mut journal);
+        let mut planned = Ok(());
+        for param in params {
+            let counted = self.count(param.index, &mut journal);
+            match self.scalars(param.index, &counted) {
+                Ok(scalars) => plan.push(scalars),
+                Err(e) => {
+                    planned = Err(e);
+                    break;
+                }
+            }
+        }
+        if planned.is_err() {
+            self.base.undo(&journal);
+        }
+        self.journal = journal;
+        planned
     }
 
     /// Counts the update of `index` and reads the scheduler (MXNet's Python `Adam.update`
     /// does both before anything else).
-    fn count(&mut self, index: usize) -> Counted {
-        let t = self.base.count_update(index);
+    fn count(&mut self, index: usize, journal: &mut Journal) -> Counted {
+        let t = self.base.count_update(index, journal);
         let base_lr = self.base.base_lr();
         if self.bias_correction.0 != t {
             let tf = t as f64;
@@ -226,22 +253,26 @@ impl Adam {
     }
 
     /// The scalars of the step of `index` (MXNet's Python `Adam.update`, up to the operator
-    /// call): multipliers, the bias-corrected rate, everything rounded to float32.
-    fn scalars(&self, index: usize, c: &Counted) -> StepScalars {
-        let lr = self.base.lr_for(index, c.base_lr);
-        let wd = self.base.wd_for(index);
+    /// call): multipliers, the bias-corrected rate, everything as the kernel reads it. The
+    /// configuration was validated; the rate and decay of this step are checked here.
+    fn scalars(&self, index: usize, c: &Counted) -> Result<StepScalars> {
         let config = self.base.config();
         debug_assert!(c.t >= 1);
-        StepScalars {
-            lr: (lr * (c.coef2.sqrt() / c.coef1)) as f32,
-            beta1: self.beta1 as f32,
-            beta2: self.beta2 as f32,
-            epsilon: self.epsilon as f32,
-            wd: wd as f32,
-            rescale_grad: config.rescale_grad as f32,
-            clip_gradient: config.clip().map(|c| c as f32),
+        let lr_t = self.base.lr_for(index, c.base_lr) * (c.coef2.sqrt() / c.coef1);
+        let what = "the bias-corrected rate lr * lr_mult * sqrt(1 - beta2^t) / (1 - beta1^t)";
+        let lr = kernel_values::step_value("learning_rate", c.base_lr, index, c.t, what, lr_t)?;
+        let wd =
+            kernel_values::step_value("wd", config.wd, index, c.t, "wd * wd_mult", self.base.wd_for(index))?;
+        Ok(StepScalars {
+            lr,
+            beta1: kernel_values::read(self.beta1),
+            beta2: kernel_values::read(self.beta2),
+            epsilon: kernel_values::read(self.epsilon),
+            wd,
+            rescale_grad: kernel_values::read(config.rescale_grad),
+            clip_gradient: config.clip().map(kernel_values::read),
             wd_order: config.wd_order,
-        }
+        })
     }
 }
 
@@ -336,7 +367,8 @@ impl Optimizer for Adam {
 
     fn create_state(&self, weight: &TensorMut<'_>) -> State {
         let dtype = weight.data.dtype();
-        let len = shape_len(weight.shape);
+        // The weight holds as many elements as its shape (checked before a state is created).
+        let len = weight.data.len();
         // As MXNet's create_state_multi_precision, and for bfloat16 too: a float32 master copy
         // and float32 moments. Other dtypes ignore multi_precision.
         let master =

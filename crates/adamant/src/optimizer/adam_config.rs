@@ -2,9 +2,10 @@
 
 use serde_json::{json, Value};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::json_fields::JsonFields;
-use crate::optimizer::config::{check_non_negative, OptimizerConfig};
+use crate::optimizer::config::OptimizerConfig;
+use crate::optimizer::kernel_values;
 
 /// Adam's configuration: the base hyper-parameters plus Adam's own.
 ///
@@ -25,11 +26,11 @@ use crate::optimizer::config::{check_non_negative, OptimizerConfig};
 pub struct AdamConfig {
     /// The hyper-parameters every optimizer has.
     pub base: OptimizerConfig,
-    /// Decay of the first moment, in [0, 1).
+    /// Decay of the first moment, in [0, 1) (and below 1 once rounded to float32).
     pub beta1: f64,
-    /// Decay of the second moment, in [0, 1).
+    /// Decay of the second moment, in [0, 1) (and below 1 once rounded to float32).
     pub beta2: f64,
-    /// Added to `sqrt(v)` (not bias-corrected, as in MXNet).
+    /// Added to `sqrt(v)` (not bias-corrected, as in MXNet); > 0, also once rounded to float32.
     pub epsilon: f64,
     /// With row-sparse gradients: update only the listed rows.
     pub lazy_update: bool,
@@ -54,25 +55,19 @@ impl Default for AdamConfig {
 
 const ADAM_KEYS: [&str; 5] = ["beta1", "beta2", "epsilon", "lazy_update", "use_fused_step"];
 
-fn check_beta(name: &'static str, beta: f64) -> Result<()> {
-    if (0.0..1.0).contains(&beta) {
-        Ok(())
-    } else {
-        Err(Error::InvalidHyperParameter { name, value: beta.to_string(), reason: "must be in [0, 1)" })
-    }
-}
-
 impl AdamConfig {
     /// Every hyper-parameter name the registry accepts for Adam.
     pub fn keys() -> Vec<&'static str> {
         OptimizerConfig::KEYS.iter().chain(&ADAM_KEYS).copied().collect()
     }
 
-    /// Checks every value; the error names the first one out of range.
+    /// Checks every value as given and as the kernel reads it (rounded to float32): the betas
+    /// in `[0, 1)` and below 1 as read, `epsilon` > 0 as read, and the base hyper-parameters
+    /// ([`OptimizerConfig::validate`]). The error names the first value at fault.
     pub fn validate(&self) -> Result<()> {
-        check_beta("beta1", self.beta1)?;
-        check_beta("beta2", self.beta2)?;
-        check_non_negative("epsilon", self.epsilon)?;
+        kernel_values::beta("beta1", self.beta1)?;
+        kernel_values::beta("beta2", self.beta2)?;
+        kernel_values::epsilon("epsilon", self.epsilon)?;
         self.base.validate()
     }
 

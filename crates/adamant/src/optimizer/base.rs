@@ -6,7 +6,17 @@ use std::collections::BTreeMap;
 use crate::error::{Error, Result};
 use crate::index_map::IndexTable;
 use crate::lr_scheduler::LrScheduler;
-use crate::optimizer::config::{check_non_negative, OptimizerConfig};
+use crate::optimizer::config::OptimizerConfig;
+use crate::optimizer::kernel_values;
+
+/// What counting one batch changed: enough to undo it (see [`OptimizerBase::begin_counting`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Journal {
+    num_update: u64,
+    scheduler: Option<(f64, u64, u64)>,
+    /// Each counted index with the count it had before (`None`: not counted yet), in order.
+    counts: Vec<(usize, Option<u64>)>,
+}
 
 /// The base optimizer's run-time state: configuration, counters and the live scheduler.
 ///
@@ -90,7 +100,7 @@ impl OptimizerBase {
         if self.scheduler.is_some() {
             return Err(Error::LearningRateOwnedByScheduler);
         }
-        check_non_negative("learning_rate", lr)?;
+        kernel_values::non_negative("learning_rate", lr)?;
         self.lr = lr;
         Ok(())
     }
@@ -104,7 +114,7 @@ impl OptimizerBase {
         counts: &[(usize, u64)],
         scheduler: Option<(f64, u64, u64)>,
     ) -> Result<()> {
-        check_non_negative("learning_rate", lr)?;
+        kernel_values::non_negative("learning_rate", lr)?;
         let mut restored = self.scheduler.clone();
         match (&mut restored, scheduler) {
             (Some(s), Some(state)) => s.restore_state(state)?,
@@ -113,7 +123,7 @@ impl OptimizerBase {
                 return Err(Error::InvalidHyperParameter {
                     name: "lr_scheduler",
                     value: "scheduler state".into(),
-                    reason: "the state and the configuration disagree on having a scheduler",
+                    reason: "the state and the configuration disagree on having a scheduler".into(),
                 })
             }
         }
@@ -132,13 +142,38 @@ impl OptimizerBase {
         self.lr
     }
 
-    /// Counts one more update of `index` and returns its count `t` (MXNet's `_update_count`).
-    pub(crate) fn count_update(&mut self, index: usize) -> u64 {
+    /// Starts counting a batch: `journal` records what counting will change, so that
+    /// [`OptimizerBase::undo`] can put it back if the batch is refused.
+    pub(crate) fn begin_counting(&self, journal: &mut Journal) {
+        journal.num_update = self.num_update;
+        journal.scheduler = self.scheduler.as_ref().map(LrScheduler::state);
+        journal.counts.clear();
+    }
+
+    /// Counts one more update of `index` and returns its count `t` (MXNet's `_update_count`),
+    /// noting the count it had in `journal`.
+    pub(crate) fn count_update(&mut self, index: usize, journal: &mut Journal) -> u64 {
+        journal.counts.push((index, self.counts.get(index).copied()));
         let begin = self.config.begin_num_update;
         let count = self.counts.get_or_insert_with(index, || begin);
         *count = count.saturating_add(1);
         self.num_update = self.num_update.max(*count);
         *count
+    }
+
+    /// Puts back the counters, `num_update` and the scheduler as they were when `journal`
+    /// began.
+    pub(crate) fn undo(&mut self, journal: &Journal) {
+        // In reverse, so that an index counted twice gets its first previous value.
+        for &(index, count) in journal.counts.iter().rev() {
+            self.counts.set(index, count);
+        }
+        self.num_update = journal.num_update;
+        if let (Some(s), Some(state)) = (&mut self.scheduler, journal.scheduler) {
+            // A state the scheduler had is one it accepts back.
+            let restored = s.restore_state(state);
+            debug_assert!(restored.is_ok(), "{restored:?}");
+        }
     }
 
     fn name(&self, index: usize) -> Option<&str> {
@@ -179,11 +214,15 @@ mod tests {
     fn counters_start_at_begin_and_num_update_is_their_maximum() {
         let config = OptimizerConfig { begin_num_update: 10, ..OptimizerConfig::default() };
         let mut base = OptimizerBase::new(config, 0.001).unwrap();
-        assert_eq!(base.count_update(3), 11);
-        assert_eq!(base.count_update(3), 12);
-        assert_eq!(base.count_update(0), 11);
+        let mut journal = Journal::default();
+        base.begin_counting(&mut journal);
+        assert_eq!(base.count_update(3, &mut journal), 11);
+        assert_eq!(base.count_update(3, &mut journal), 12);
+        assert_eq!(base.count_update(0, &mut journal), 11);
         assert_eq!(base.num_update(), 12);
         assert_eq!(base.update_count(0), Some(11));
+        base.undo(&journal);
+        assert_eq!((base.num_update(), base.update_count(0), base.update_count(3)), (10, None, None));
     }
 
     #[test]
@@ -230,7 +269,7 @@ mod tests {
             };
             let mut base = OptimizerBase::new(config, 0.001).unwrap();
             assert_eq!(base.learning_rate(), 0.05);
-            base.count_update(0);
+            base.count_update(0, &mut Journal::default());
             assert!(base.base_lr() <= 0.05);
         }
     }

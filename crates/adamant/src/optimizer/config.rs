@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::json_fields::{as_f64, index_key, wrong_type, JsonFields};
 use crate::kernel::{HalfMath, WdOrder};
 use crate::lr_scheduler::LrScheduler;
+use crate::optimizer::kernel_values;
 
 /// Per-parameter multipliers of the learning rate or of weight decay.
 ///
@@ -134,19 +135,6 @@ impl Default for OptimizerConfig {
     }
 }
 
-/// Checks that `value` is finite and >= 0.
-pub(crate) fn check_non_negative(name: &'static str, value: f64) -> Result<()> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(())
-    } else {
-        Err(Error::InvalidHyperParameter {
-            name,
-            value: value.to_string(),
-            reason: "must be finite and >= 0",
-        })
-    }
-}
-
 impl OptimizerConfig {
     /// The base hyper-parameter names the registry accepts (MXNet's argument names).
     pub const KEYS: [&'static str; 12] = [
@@ -164,22 +152,16 @@ impl OptimizerConfig {
         "half_math",
     ];
 
-    /// Checks every value; the error names the first one out of range.
+    /// Checks every value as given and as the kernel reads it (rounded to float32; see
+    /// `docs/semantics.md`); the error names the first one out of range, the value given and,
+    /// where rounding is at fault, the value it would become.
     pub fn validate(&self) -> Result<()> {
         if let Some(lr) = self.learning_rate {
-            check_non_negative("learning_rate", lr)?;
+            kernel_values::non_negative("learning_rate", lr)?;
         }
-        check_non_negative("rescale_grad", self.rescale_grad)?;
-        check_non_negative("wd", self.wd)?;
-        if let Some(c) = self.clip_gradient {
-            if c.is_nan() {
-                return Err(Error::InvalidHyperParameter {
-                    name: "clip_gradient",
-                    value: c.to_string(),
-                    reason: "must be a number (0 or negative turns clipping off)",
-                });
-            }
-        }
+        kernel_values::non_negative("rescale_grad", self.rescale_grad)?;
+        kernel_values::non_negative("wd", self.wd)?;
+        kernel_values::clip("clip_gradient", self.clip_gradient)?;
         self.lr_mult.validate("lr_mult")?;
         self.wd_mult.validate("wd_mult")
     }

@@ -5,4 +5,5 @@ pub mod adam_config;
 pub mod base;
 pub mod config;
 pub mod interface;
+pub(crate) mod kernel_values;
 pub mod registry;

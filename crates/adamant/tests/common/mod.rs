@@ -36,8 +36,10 @@ pub fn config() -> impl Strategy<Value = AdamConfig> {
     let clip = prop_oneof![Just(None), Just(Some(0.0)), Just(Some(-1.0)), (0.01..5.0f64).prop_map(Some)];
     let wd_order = prop_oneof![Just(WdOrder::AfterClip), Just(WdOrder::BeforeClip)];
     let half_math = prop_oneof![Just(HalfMath::RoundOnce), Just(HalfMath::PerOp)];
-    let epsilon = prop_oneof![Just(0.0), Just(1e-8), 1e-8..1e-2f64];
-    let adam = (0.0..1.0f64, 0.0..1.0f64, epsilon);
+    // The smallest epsilon the kernel accepts: the smallest positive float32.
+    let epsilon = prop_oneof![Just(f64::from(f32::from_bits(1))), Just(1e-8), 1e-8..1e-2f64];
+    // Betas below 1 also as float32 (the kernel refuses one that rounds to 1).
+    let adam = (0.0..0.9999f64, 0.0..0.9999f64, epsilon);
     let base = (0.0..1.0f64, 0.0..0.5f64, 0.0..2.0f64, clip, wd_order, 0u64..20, any::<bool>(), half_math);
     (adam, base).prop_map(|((beta1, beta2, epsilon), base)| {
         let (lr, wd, rescale_grad, clip_gradient, wd_order, begin_num_update, multi_precision, half_math) =
