@@ -3,9 +3,11 @@
 use std::path::PathBuf;
 
 use adamant::{DataRef, State, Updater};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use serde_json::{json, Value};
+
+use crate::output::outln;
 
 /// Options of `adamant inspect`.
 #[derive(Args, Debug)]
@@ -81,29 +83,33 @@ fn number(v: &Value) -> String {
 
 /// `adamant inspect`.
 pub fn run(args: &InspectArgs) -> Result<()> {
-    let updater = Updater::load(&args.file, &[]).context("cannot load the state file")?;
+    let updater = Updater::load(&args.file, &[]).map_err(|e| match e {
+        // Already names the file.
+        adamant::Error::Io { .. } => anyhow::Error::new(e),
+        e => anyhow::Error::new(e).context(format!("cannot load {}", args.file.display())),
+    })?;
     let d = describe(&updater);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&d)?);
+        outln!("{}", serde_json::to_string_pretty(&d)?)?;
         return Ok(());
     }
-    println!("file:          {}", args.file.display());
-    println!("optimizer:     {}", d["optimizer"].as_str().unwrap_or("?"));
-    println!("learning rate: {}", d["learning_rate"]);
-    println!("num_update:    {}", d["num_update"]);
-    println!("config:        {}", d["config"]);
+    outln!("file:          {}", args.file.display())?;
+    outln!("optimizer:     {}", d["optimizer"].as_str().unwrap_or("?"))?;
+    outln!("learning rate: {}", d["learning_rate"])?;
+    outln!("num_update:    {}", d["num_update"])?;
+    outln!("config:        {}", d["config"])?;
     match &d["scheduler"] {
-        Value::Null => println!("scheduler:     none"),
-        s => println!("scheduler:     {}", s),
+        Value::Null => outln!("scheduler:     none")?,
+        s => outln!("scheduler:     {}", s)?,
     }
-    println!("update counts: {}", d["update_counts"]);
-    println!();
+    outln!("update counts: {}", d["update_counts"])?;
+    outln!()?;
     let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
     let row = |cells: [String; 9]| {
         let [index, weight, shape, array, dtype, min, max, mean, non_finite] = cells;
-        println!("{index:>6} {weight:<9} {shape:<14} {array:<6} {dtype:<8} {min:>13} {max:>13} {mean:>13} {non_finite:>10}");
+        outln!("{index:>6} {weight:<9} {shape:<14} {array:<6} {dtype:<8} {min:>13} {max:>13} {mean:>13} {non_finite:>10}")
     };
-    row(["index", "weight", "shape", "array", "dtype", "min", "max", "mean", "non-finite"].map(String::from));
+    row(["index", "weight", "shape", "array", "dtype", "min", "max", "mean", "non-finite"].map(String::from))?;
     for p in d["params"].as_array().into_iter().flatten() {
         for (name, a) in p["arrays"].as_object().into_iter().flatten() {
             row([
@@ -116,7 +122,7 @@ pub fn run(args: &InspectArgs) -> Result<()> {
                 number(&a["max"]),
                 number(&a["mean"]),
                 text(&a["non_finite"]),
-            ]);
+            ])?;
         }
     }
     Ok(())

@@ -1,7 +1,8 @@
 //! `adamant`: the command line of the adamant optimizer library.
 //!
 //! The CLI is glue: it parses, validates and calls the library. Each error is printed once,
-//! as `adamant: {error}`, and the exit code is 1; progress goes to stderr.
+//! as `adamant: {error}`, and the exit code is 1; progress goes to stderr. A closed stdout ends
+//! the program quietly with status 0.
 
 use std::process::ExitCode;
 
@@ -9,6 +10,8 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod inspect;
+mod machine;
+mod output;
 mod progress;
 mod train;
 
@@ -41,6 +44,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`| head`): nothing is wrong, and nothing more is wanted.
+        Err(err) if output::is_closed_stdout(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("adamant: {err:#}");
             ExitCode::FAILURE

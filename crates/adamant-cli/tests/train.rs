@@ -72,6 +72,82 @@ fn sparse_models_learn_and_the_plot_is_written() {
     std::fs::remove_file(&plot).unwrap();
 }
 
+/// A test file of `tests/data` (made by `make_libsvm.py` from scikit-learn's bundled data).
+fn data(name: &str) -> String {
+    format!("{}/tests/data/{name}.libsvm", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn real_libsvm_files_train_with_the_defaults_close_to_a_well_tuned_logistic_regression() {
+    // The mean test accuracy of standardized, cross-validated logistic regression over 50
+    // random 80/20 splits (scikit-learn 1.9.1); unscaled features, labels as the file has them.
+    for (file, tuned) in [
+        ("iris", 0.961),
+        ("wine", 0.985),
+        ("iris-versicolor-virginica-01", 0.939),
+        ("wine-24", 0.990),
+        ("wine-pm1", 0.992),
+        ("iris-12", 0.996),
+    ] {
+        let mut accuracies = Vec::new();
+        for seed in ["1", "2", "3"] {
+            let path = data(file);
+            let args = [
+                "train",
+                "--task",
+                "sparse",
+                "--data",
+                &path,
+                "--seed",
+                seed,
+                "--set",
+                "lazy_update=true",
+                "--json",
+            ];
+            let (ok, out, err) = adamant(&args);
+            assert!(ok, "{file}: {err}");
+            let s = summary(&out);
+            assert_eq!(s["data"], path.as_str(), "the summary names the file");
+            accuracies.push(s["models"][0]["test_accuracy"].as_f64().unwrap());
+        }
+        let mean = accuracies.iter().sum::<f64>() / 3.0;
+        assert!(mean >= tuned - 0.03, "{file}: {accuracies:?}, a tuned logistic regression gets {tuned}");
+    }
+}
+
+#[test]
+fn the_header_says_which_label_is_positive_and_how_features_were_scaled() {
+    let (ok, out, err) = adamant(&["train", "--task", "sparse", "--data", &data("wine-24"), "--epochs", "5"]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!(
+            "{}: 178 examples (143 train / 35 test), 13 features, 2 classes",
+            data("wine-24")
+        )),
+        "{out}"
+    );
+    assert_eq!(lines[1], "labels: 2 is the negative class, 4 the positive");
+    assert_eq!(
+        lines[2],
+        "features scaled on the training part: 13 standardized, 0 divided by their largest value"
+    );
+    let (ok, out, _) = adamant(&["train", "--task", "sparse", "--data", &data("iris"), "--epochs", "5"]);
+    assert!(ok && out.lines().nth(1) == Some("labels: 3 classes, 1, 2, 3"), "{out}");
+}
+
+#[test]
+fn float16_weights_without_master_weights_warn_once() {
+    let warning = "without multi_precision";
+    let (ok, _, err) = adamant(&["train", "--epochs", "1", "--dtype", "float16", "-q"]);
+    assert!(ok && err.matches(warning).count() == 1, "{err}");
+    let (ok, _, err) =
+        adamant(&["train", "--epochs", "1", "--dtype", "float16", "--set", "multi_precision=true", "-q"]);
+    assert!(ok && !err.contains(warning), "{err}");
+    let (ok, _, err) = adamant(&["train", "--epochs", "1", "--dtype", "bfloat16", "-q"]);
+    assert!(ok && !err.contains(warning), "{err}");
+}
+
 #[test]
 fn bad_options_and_files_are_one_clear_error() {
     let bad = std::env::temp_dir().join(format!("adamant-bad-{}.libsvm", std::process::id()));

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::scenarios::{self, Scenario};
 use super::timing::{median, paired};
+use crate::output::outln;
 use crate::progress;
 
 /// Options of `adamant bench`.
@@ -20,8 +21,9 @@ pub struct BenchArgs {
     /// Scale every element count by this factor (0.25 runs a quick check).
     #[arg(long, default_value_t = 1.0)]
     pub size: f64,
-    /// Threads for the fused step and the roofline (default: one per core).
-    #[arg(long)]
+    /// Threads for the fused step and the roofline, 1 to the CPUs of this machine (default:
+    /// all of them).
+    #[arg(long, value_parser = crate::machine::parse_threads)]
     pub threads: Option<usize>,
     /// Run only scenarios whose name contains one of these (comma-separated), e.g. `lazy,dense-f32-64M`.
     #[arg(long, value_delimiter = ',')]
@@ -67,10 +69,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if !(args.seconds > 0.0 && args.seconds.is_finite()) {
         bail!("--seconds must be a positive number, not {}", args.seconds);
     }
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if threads == 0 {
-        bail!("--threads must be at least 1");
-    }
+    let threads = args.threads.unwrap_or_else(crate::machine::cpus);
     let chosen: Vec<Scenario> = scenarios::all(args.size)
         .into_iter()
         .filter(|s| args.scenario.is_empty() || args.scenario.iter().any(|p| s.name.contains(p.as_str())))
@@ -81,9 +80,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if args.list {
         for s in &chosen {
-            println!("{}", s.name);
+            outln!("{}", s.name)?;
         }
         return Ok(());
+    }
+    // Scenarios run one at a time, so the largest must fit.
+    for s in &chosen {
+        crate::machine::check_memory(
+            &format!("scenario {} at --size {:?}", s.name, args.size),
+            s.memory(),
+            "give a smaller --size",
+        )?;
     }
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     let bar = progress::bar(chosen.len() as u64, "bench", args.quiet);
@@ -134,20 +141,28 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?)?;
     } else {
-        print_table(&rows);
+        print_table(&rows)?;
     }
     Ok(())
 }
 
-fn print_table(rows: &[Row]) {
-    println!(
+fn print_table(rows: &[Row]) -> Result<()> {
+    outln!(
         "{:<22} {:<20} {:>11} {:>7} {:>3} {:>10} {:>7} {:>9} {:>9}",
-        "scenario", "dtype", "elements", "tensors", "thr", "median ms", "GB/s", "roof GB/s", "of roof"
-    );
+        "scenario",
+        "dtype",
+        "elements",
+        "tensors",
+        "thr",
+        "median ms",
+        "GB/s",
+        "roof GB/s",
+        "of roof"
+    )?;
     for r in rows {
-        println!(
+        outln!(
             "{:<22} {:<20} {:>11} {:>7} {:>3} {:>10.3} {:>7.1} {:>9.1} {:>9.3}",
             r.scenario,
             r.dtype,
@@ -158,7 +173,7 @@ fn print_table(rows: &[Row]) {
             r.gbps,
             r.roofline_gbps,
             r.fraction_of_roofline
-        );
+        )?;
     }
     let time = |name: &str| rows.iter().find(|r| r.scenario == name).map(|r| r.median_ms);
     let mut notes = Vec::new();
@@ -186,6 +201,7 @@ fn print_table(rows: &[Row]) {
         }
     }
     for note in notes {
-        println!("  {note}");
+        outln!("  {note}")?;
     }
+    Ok(())
 }

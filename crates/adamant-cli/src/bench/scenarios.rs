@@ -97,11 +97,37 @@ impl Scenario {
     }
 
     /// Total elements of the weights.
+    #[deny(clippy::arithmetic_side_effects)]
     pub fn elements(&self) -> usize {
         match self.kind {
-            Kind::Lazy { rows, row_len } | Kind::Standard { rows, row_len } => rows * row_len,
-            _ => self.tensors * self.per_tensor,
+            Kind::Lazy { rows, row_len } | Kind::Standard { rows, row_len } => rows.saturating_mul(row_len),
+            _ => self.tensors.saturating_mul(self.per_tensor),
         }
+    }
+
+    /// Bytes the scenario's arrays take (weights, gradients, optimizer state, and its twin's),
+    /// or `None` when that does not fit in 64 bits: what `--size` must leave room for.
+    #[deny(clippy::arithmetic_side_effects)]
+    pub fn memory(&self) -> Option<u64> {
+        let elements = match self.kind {
+            Kind::Lazy { rows, row_len } | Kind::Standard { rows, row_len } => rows.checked_mul(row_len)?,
+            _ => self.tensors.checked_mul(self.per_tensor)?,
+        };
+        let per_element: u64 = match self.kind {
+            // Half weight and gradient; float32 master, mean and var.
+            Kind::Dense { dtype: DType::F16 | DType::BF16, multi_precision: true } => 16,
+            // Weight, gradient, mean and var in the dtype.
+            Kind::Dense { dtype: DType::F16 | DType::BF16, .. } => 8,
+            Kind::Dense { dtype: DType::F64, .. } => 32,
+            Kind::Dense { .. } => 16,
+            // Weight, mean and var; the listed rows' gradient is small.
+            Kind::Lazy { .. } | Kind::Standard { .. } => 12,
+            Kind::Reference => 16,
+            // Two temporaries besides weight, gradient, mean and var.
+            Kind::OpByOp => 24,
+        };
+        let copies = if self.twin().is_some() { 2 } else { 1 };
+        u64::try_from(elements).ok()?.checked_mul(per_element)?.checked_mul(copies)
     }
 
     /// `(table_rows, rows_touched)` of a sparse scenario.

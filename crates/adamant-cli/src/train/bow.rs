@@ -1,19 +1,33 @@
-//! Bag-of-words logistic regression whose vocabulary is an embedding table: each document's
-//! score is `head . sum(value * E[word]) + bias`, so a batch's gradient for `E` touches only the
-//! rows of the words it contains (row-sparse). The shape of the Adam paper's IMDB experiment.
+//! Bag-of-words classification whose vocabulary is an embedding table: a document's class
+//! scores are `head^T sum(value * E[word]) + bias`, so a batch's gradient for `E` touches only
+//! the rows of the words it contains (row-sparse). The shape of the Adam paper's IMDB
+//! experiment; with a file of real features (`--data`), a factorized multinomial logistic
+//! regression.
 
-use std::path::Path;
-
-use anyhow::{bail, Context, Result};
+use adamant::DType;
 
 use super::rng::Rng;
+use super::weights::Weights;
 
-/// Documents: `(word, value)` features and a 0/1 label each.
+/// A document: its `(word, value)` features and its class.
+pub type Doc = (Vec<(u32, f32)>, usize);
+
+/// Documents and the sizes they imply.
 #[derive(Debug, Clone, Default)]
 pub struct Corpus {
-    /// Rows of the embedding table (one more than the largest word index).
+    /// Rows of the embedding table (one per distinct word or feature).
     pub vocab: usize,
-    pub docs: Vec<(Vec<(u32, f32)>, f32)>,
+    /// Classes (2 for the generated corpus).
+    pub classes: usize,
+    pub docs: Vec<Doc>,
+}
+
+impl Corpus {
+    /// The documents at `indices`.
+    pub fn pick(&self, indices: &[usize]) -> Corpus {
+        let docs = indices.iter().map(|&i| self.docs[i].clone()).collect();
+        Corpus { vocab: self.vocab, classes: self.classes, docs }
+    }
 }
 
 /// A corpus with a planted truth: words Zipf-distributed over `vocab`, a hidden weight for each
@@ -39,62 +53,23 @@ pub fn generate(seed: u64, vocab: usize, informative: usize, docs: usize) -> Cor
                 })
                 .collect();
             let score: f32 = words.iter().map(|&(w, _)| truth[w as usize]).sum::<f32>() / (len as f32).sqrt();
-            let label = f32::from(score + 0.3 * rng.normal() > 0.0);
+            let label = usize::from(score + 0.3 * rng.normal() > 0.0);
             (words, label)
         })
         .collect();
-    Corpus { vocab, docs }
-}
-
-/// Reads LIBSVM / SVMlight text: `label index:value index:value ...` per line, `#` comments.
-/// Labels `+1`/`1` are positive, `-1`/`0` negative.
-pub fn read_libsvm(path: &Path) -> Result<Corpus> {
-    let name = path.display();
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
-    let mut corpus = Corpus::default();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let at = |what: String| anyhow::anyhow!("{name}:{}: {what}", i + 1);
-        let mut fields = line.split_whitespace();
-        let label = match fields.next().unwrap_or("") {
-            "+1" | "1" => 1.0,
-            "-1" | "0" => 0.0,
-            other => return Err(at(format!("expected a label (+1, 1, -1 or 0), got {other:?}"))),
-        };
-        let mut features = Vec::new();
-        for field in fields {
-            let (index, value) =
-                field.split_once(':').ok_or_else(|| at(format!("expected index:value, got {field:?}")))?;
-            let index: u32 =
-                index.parse().map_err(|_| at(format!("expected a feature index, got {index:?}")))?;
-            let value: f32 =
-                value.parse().map_err(|_| at(format!("expected a feature value, got {value:?}")))?;
-            if !value.is_finite() {
-                return Err(at(format!("feature value {value} is not finite")));
-            }
-            corpus.vocab = corpus.vocab.max(index as usize + 1);
-            features.push((index, value));
-        }
-        corpus.docs.push((features, label));
-    }
-    if corpus.docs.is_empty() {
-        bail!("{name}: no examples");
-    }
-    Ok(corpus)
+    Corpus { vocab, classes: 2, docs }
 }
 
 /// Embedding width.
 pub const WIDTH: usize = 16;
 
-/// The model's parameters: table `E` (`vocab x WIDTH`), `head` and `bias`.
-#[derive(Debug, Clone, PartialEq)]
+/// The model's parameters: table `E` (`vocab x WIDTH`), `head` (`WIDTH x classes`, row-major)
+/// and `bias` (`classes`).
+#[derive(Debug, Clone)]
 pub struct Model {
-    pub table: Vec<f32>,
-    pub head: Vec<f32>,
-    pub bias: Vec<f32>,
+    pub table: Weights,
+    pub head: Weights,
+    pub bias: Weights,
 }
 
 /// A batch's loss and gradients: the table's as listed rows (with repeats) and values.
@@ -106,70 +81,85 @@ pub struct Gradients {
     pub bias: Vec<f32>,
 }
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 impl Model {
-    /// Small random weights.
-    pub fn new(vocab: usize, rng: &mut Rng) -> Model {
+    /// Small random weights, stored in `dtype`.
+    pub fn new(vocab: usize, classes: usize, rng: &mut Rng, dtype: DType) -> Model {
+        let table = (0..vocab * WIDTH).map(|_| 0.1 * rng.normal()).collect();
+        let head = (0..WIDTH * classes).map(|_| 0.1 * rng.normal()).collect();
         Model {
-            table: (0..vocab * WIDTH).map(|_| 0.1 * rng.normal()).collect(),
-            head: (0..WIDTH).map(|_| 0.1 * rng.normal()).collect(),
-            bias: vec![0.0],
+            table: Weights::new(table, dtype),
+            head: Weights::new(head, dtype),
+            bias: Weights::new(vec![0.0; classes], dtype),
         }
+    }
+
+    fn classes(&self) -> usize {
+        self.bias.values.len()
     }
 
     fn hidden(&self, words: &[(u32, f32)]) -> [f32; WIDTH] {
         let mut h = [0.0f32; WIDTH];
         for &(w, v) in words {
-            let row = &self.table[w as usize * WIDTH..(w as usize + 1) * WIDTH];
+            let row = &self.table.values[w as usize * WIDTH..(w as usize + 1) * WIDTH];
             h.iter_mut().zip(row).for_each(|(h, &e)| *h += v * e);
         }
         h
     }
 
-    fn probability(&self, words: &[(u32, f32)]) -> (f32, [f32; WIDTH]) {
+    /// The class probabilities of a document (the softmax of its scores) and its hidden vector.
+    fn probabilities(&self, words: &[(u32, f32)]) -> (Vec<f32>, [f32; WIDTH]) {
         let h = self.hidden(words);
-        let score: f32 = h.iter().zip(&self.head).map(|(h, w)| h * w).sum::<f32>() + self.bias[0];
-        (sigmoid(score), h)
+        let (k, head, bias) = (self.classes(), &self.head.values, &self.bias.values);
+        let mut p: Vec<f32> = (0..k)
+            .map(|c| bias[c] + h.iter().enumerate().map(|(i, h)| h * head[i * k + c]).sum::<f32>())
+            .collect();
+        let top = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        p.iter_mut().for_each(|z| *z = (*z - top).exp());
+        let sum: f32 = p.iter().sum();
+        p.iter_mut().for_each(|z| *z /= sum);
+        (p, h)
     }
 
-    /// Mean cross-entropy loss and accuracy.
-    pub fn evaluate(&self, docs: &[(Vec<(u32, f32)>, f32)]) -> (f32, f32) {
+    /// Mean cross-entropy loss and accuracy over `docs` (which is not empty).
+    pub fn evaluate(&self, docs: &[Doc]) -> (f32, f32) {
         let (mut loss, mut correct) = (0.0f32, 0);
         for (words, y) in docs {
-            let (p, _) = self.probability(words);
-            let p = p.clamp(1e-7, 1.0 - 1e-7);
-            loss -= y * p.ln() + (1.0 - y) * (1.0 - p).ln();
-            correct += usize::from((p > 0.5) == (*y > 0.5));
+            let (p, _) = self.probabilities(words);
+            loss -= p[*y].max(1e-7).ln();
+            let best = (0..p.len()).fold(0, |best, c| if p[c] > p[best] { c } else { best });
+            correct += usize::from(best == *y);
         }
         (loss / docs.len() as f32, correct as f32 / docs.len() as f32)
     }
 
     /// Gradients over a batch, averaged; each document's features pass through `keep` (feature
-    /// dropout: a dropped feature is left out, a kept one scaled by 2).
-    pub fn gradients(&self, batch: &[&(Vec<(u32, f32)>, f32)], keep: &mut dyn FnMut() -> bool) -> Gradients {
-        let scale = 1.0 / batch.len() as f32;
+    /// dropout: a dropped feature is left out, a kept one scaled by `1 / keep_rate`).
+    pub fn gradients(&self, batch: &[&Doc], keep: &mut dyn FnMut() -> bool, keep_rate: f32) -> Gradients {
+        let (scale, k) = (1.0 / batch.len() as f32, self.classes());
         let mut g = Gradients {
             loss: 0.0,
             rows: Vec::new(),
             values: Vec::new(),
-            head: vec![0.0; WIDTH],
-            bias: vec![0.0],
+            head: vec![0.0; WIDTH * k],
+            bias: vec![0.0; k],
         };
         for (words, y) in batch {
             let words: Vec<(u32, f32)> =
-                words.iter().filter(|_| keep()).map(|&(w, v)| (w, 2.0 * v)).collect();
-            let (p, h) = self.probability(&words);
-            let pc = p.clamp(1e-7, 1.0 - 1e-7);
-            g.loss -= (y * pc.ln() + (1.0 - y) * (1.0 - pc).ln()) * scale;
-            let d = (p - y) * scale; // d(loss)/d(score)
-            g.bias[0] += d;
-            g.head.iter_mut().zip(&h).for_each(|(gh, h)| *gh += d * h);
+                words.iter().filter(|_| keep()).map(|&(w, v)| (w, v / keep_rate)).collect();
+            let (p, h) = self.probabilities(&words);
+            g.loss -= p[*y].max(1e-7).ln() * scale;
+            // d(loss) / d(score of class c) = p_c - [c == y], averaged over the batch.
+            let d: Vec<f32> = (0..k).map(|c| (p[c] - if c == *y { 1.0 } else { 0.0 }) * scale).collect();
+            g.bias.iter_mut().zip(&d).for_each(|(gb, d)| *gb += d);
+            for (i, hi) in h.iter().enumerate() {
+                g.head[i * k..(i + 1) * k].iter_mut().zip(&d).for_each(|(gh, d)| *gh += d * hi);
+            }
+            // d(loss) / d(h_i) = sum over classes of head[i][c] * d_c.
+            let dh: Vec<f32> =
+                (0..WIDTH).map(|i| (0..k).map(|c| self.head.values[i * k + c] * d[c]).sum()).collect();
             for (w, v) in words {
                 g.rows.push(i64::from(w));
-                g.values.extend(self.head.iter().map(|hw| d * v * hw));
+                g.values.extend(dh.iter().map(|dh| dh * v));
             }
         }
         g
@@ -181,44 +171,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table_gradients_match_finite_differences() {
+    fn gradients_match_finite_differences() {
         let mut rng = Rng::new(5, 0);
-        let model = Model::new(6, &mut rng);
-        let doc = (vec![(1u32, 1.0f32), (4, 0.5), (1, 2.0)], 1.0f32);
-        let g = model.gradients(&[&doc], &mut || true);
-        let loss = |m: &Model| m.evaluate(&[(doc.0.iter().map(|&(w, v)| (w, 2.0 * v)).collect(), doc.1)]).0;
+        let model = Model::new(6, 3, &mut rng, DType::F32);
+        let doc: Doc = (vec![(1u32, 1.0f32), (4, 0.5), (1, 2.0)], 2);
+        let g = model.gradients(&[&doc], &mut || true, 1.0);
+        let numeric = |nudge: &dyn Fn(&mut Model, f32)| {
+            let (mut up, mut down) = (model.clone(), model.clone());
+            nudge(&mut up, 1e-2);
+            nudge(&mut down, -1e-2);
+            let loss = |m: &Model| m.evaluate(std::slice::from_ref(&doc)).0;
+            (loss(&up) - loss(&down)) / 2e-2
+        };
+        let close = |numeric: f32, analytic: f32| (numeric - analytic).abs() < 1e-3 + 2e-2 * analytic.abs();
         // Row 1 is listed twice; its gradient is the sum of both entries.
         for j in 0..WIDTH {
-            let analytic: f32 = g
-                .rows
-                .iter()
-                .enumerate()
-                .filter(|(_, &r)| r == 1)
-                .map(|(k, _)| g.values[k * WIDTH + j])
-                .sum();
-            let (mut up, mut down) = (model.clone(), model.clone());
-            up.table[WIDTH + j] += 1e-2;
-            down.table[WIDTH + j] -= 1e-2;
-            let numeric = (loss(&up) - loss(&down)) / 2e-2;
-            assert!(
-                (numeric - analytic).abs() < 1e-3 + 2e-2 * analytic.abs(),
-                "column {j}: {numeric} vs {analytic}"
-            );
+            let listed = g.rows.iter().enumerate().filter(|(_, &r)| r == 1);
+            let analytic: f32 = listed.map(|(k, _)| g.values[k * WIDTH + j]).sum();
+            let n = numeric(&|m, d| m.table.values[WIDTH + j] += d);
+            assert!(close(n, analytic), "table column {j}: {n} vs {analytic}");
         }
-    }
-
-    #[test]
-    fn a_malformed_libsvm_line_names_the_file_and_line() {
-        let path = std::env::temp_dir().join(format!("adamant-libsvm-{}.txt", std::process::id()));
-        std::fs::write(&path, "+1 3:1 7:0.5\n-1 2:1\n+1 4-2\n").unwrap();
-        let err = read_libsvm(&path).unwrap_err().to_string();
-        assert_eq!(err, format!("{}:3: expected index:value, got \"4-2\"", path.display()));
-        std::fs::write(&path, "+1 3:1\nmaybe 2:1\n").unwrap();
-        let err = read_libsvm(&path).unwrap_err().to_string();
-        assert!(err.ends_with(":2: expected a label (+1, 1, -1 or 0), got \"maybe\""), "{err}");
-        std::fs::write(&path, "1 3:1 # a comment\n0 9:2\n").unwrap();
-        let corpus = read_libsvm(&path).unwrap();
-        assert_eq!((corpus.vocab, corpus.docs.len()), (10, 2));
-        std::fs::remove_file(&path).unwrap();
+        for i in 0..WIDTH * 3 {
+            let n = numeric(&|m, d| m.head.values[i] += d);
+            assert!(close(n, g.head[i]), "head {i}: {n} vs {}", g.head[i]);
+        }
+        for c in 0..3 {
+            let n = numeric(&|m, d| m.bias.values[c] += d);
+            assert!(close(n, g.bias[c]), "bias {c}: {n} vs {}", g.bias[c]);
+        }
     }
 }

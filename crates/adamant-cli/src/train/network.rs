@@ -1,15 +1,18 @@
 //! A small fully connected network with hand-written gradients: softmax regression (no hidden
 //! layer) or a multi-layer perceptron with ReLU, trained with cross-entropy.
 
+use adamant::DType;
+
 use super::rng::Rng;
+use super::weights::Weights;
 
 /// Weights of a network: per layer a row-major `inputs x outputs` matrix and a bias.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Network {
     /// Layer sizes, inputs first.
     pub sizes: Vec<usize>,
     /// Per layer: (weights, bias).
-    pub layers: Vec<(Vec<f32>, Vec<f32>)>,
+    pub layers: Vec<(Weights, Weights)>,
 }
 
 /// The loss and the gradients of every layer, averaged over a batch.
@@ -19,14 +22,14 @@ pub struct Gradients {
 }
 
 impl Network {
-    /// Glorot-uniform weights and zero biases, drawn from `rng`.
-    pub fn new(sizes: &[usize], rng: &mut Rng) -> Network {
+    /// Glorot-uniform weights and zero biases, drawn from `rng`, stored in `dtype`.
+    pub fn new(sizes: &[usize], rng: &mut Rng, dtype: DType) -> Network {
         let layers = sizes
             .windows(2)
             .map(|io| {
                 let limit = (6.0 / (io[0] + io[1]) as f32).sqrt();
                 let w = (0..io[0] * io[1]).map(|_| (rng.uniform() * 2.0 - 1.0) * limit).collect();
-                (w, vec![0.0; io[1]])
+                (Weights::new(w, dtype), Weights::new(vec![0.0; io[1]], dtype))
             })
             .collect();
         Network { sizes: sizes.to_vec(), layers }
@@ -41,12 +44,12 @@ impl Network {
             let mut z = vec![0.0f32; batch * outputs];
             for n in 0..batch {
                 let row = &mut z[n * outputs..(n + 1) * outputs];
-                row.copy_from_slice(b);
+                row.copy_from_slice(&b.values);
                 for i in 0..inputs {
                     let ai = a[n * inputs + i];
                     if ai != 0.0 {
                         row.iter_mut()
-                            .zip(&w[i * outputs..(i + 1) * outputs])
+                            .zip(&w.values[i * outputs..(i + 1) * outputs])
                             .for_each(|(z, &w)| *z += ai * w);
                     }
                 }
@@ -122,7 +125,7 @@ impl Network {
                 }
             }
             if l > 0 {
-                let w = &self.layers[l].0;
+                let w = &self.layers[l].0.values;
                 let mut previous = vec![0.0f32; batch * inputs];
                 for n in 0..batch {
                     for i in 0..inputs {
@@ -148,7 +151,7 @@ mod tests {
     #[test]
     fn gradients_match_finite_differences() {
         let mut rng = Rng::new(3, 0);
-        let net = Network::new(&[5, 4, 3], &mut rng);
+        let net = Network::new(&[5, 4, 3], &mut rng, DType::F32);
         let x: Vec<f32> = (0..4 * 5).map(|_| rng.uniform()).collect();
         let labels = [0, 2, 1, 2];
         let grads = net.gradients(&x, &labels);
@@ -158,10 +161,10 @@ mod tests {
                 let nudge = |delta: f32| {
                     let mut n = net.clone();
                     let (w, b) = &mut n.layers[l];
-                    if k < w.len() {
-                        w[k] += delta;
+                    if k < w.values.len() {
+                        w.values[k] += delta;
                     } else {
-                        b[k - w.len()] += delta;
+                        b.values[k - w.values.len()] += delta;
                     }
                     n.evaluate(&x, &labels).0
                 };

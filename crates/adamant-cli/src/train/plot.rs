@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use plotters::prelude::*;
 
-use super::run::Record;
+use super::report::Record;
 
 /// Draws train and test loss per epoch for each model.
 pub fn draw(path: &Path, title: &str, records: &[Record]) -> Result<()> {

@@ -1,133 +1,42 @@
-//! The training loop of `adamant train`: options, epochs, reports, save and resume.
+//! The training loop of `adamant train`: set up the models, resume, run the epochs, save.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::time::Instant;
 
-use adamant::{Grad, Param, RowSparseRef, TensorMut, TensorRef, Updater};
+use adamant::{DType, Updater};
 use anyhow::{bail, Context, Result};
-use clap::{Args, ValueEnum};
-use indicatif::ProgressBar;
-use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::args::{Task, TrainArgs};
 use super::bow::{self, Corpus};
-use super::digits::{self, Images, CLASSES, FEATURES};
+use super::digits::{self, CLASSES, FEATURES};
+use super::models::{self, BowModel, DigitsModel, Trainee};
 use super::network::Network;
+use super::report::{Record, Report};
 use super::rng::Rng;
-use super::{plot, saved};
+use super::scaling::Scaling;
+use super::{libsvm, plot, saved};
+use crate::output::outln;
 use crate::progress;
 
-/// What to train.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Task {
-    /// Softmax regression and a one-hidden-layer MLP on the built-in handwritten digits.
-    Digits,
-    /// Bag-of-words logistic regression with an embedding table (row-sparse gradients), lazy
-    /// and standard Adam side by side.
-    Sparse,
+/// The models of a run and what the header and summary say about them.
+struct Setup {
+    models: Vec<Box<dyn Trainee>>,
+    /// The data, in a line.
+    title: String,
+    /// Facts about the data worth a line each (labels, scaling).
+    notes: Vec<String>,
+    /// Where the data came from, for the summary.
+    data: String,
+    epochs: usize,
 }
 
-/// Options of `adamant train`.
-#[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  adamant train\n  adamant train --task sparse --plot loss.svg\n  \
-adamant train --set learning_rate=0.003 --set wd=1e-4 --lr-scheduler '{\"type\":\"cosine\",\"max_update\":1500}'\n  \
-adamant train --epochs 10 --save-state run/ && adamant train --epochs 20 --resume run/")]
-pub struct TrainArgs {
-    /// What to train.
-    #[arg(long, value_enum, default_value_t = Task::Digits)]
-    pub task: Task,
-    /// For --task sparse: a LIBSVM/SVMlight file (`label index:value ...`) instead of the
-    /// generated corpus; a fifth of it is held out for test.
-    #[arg(long, value_name = "FILE")]
-    pub data: Option<PathBuf>,
-    /// Any optimizer the registry knows.
-    #[arg(long, default_value = "adam")]
-    pub optimizer: String,
-    /// A hyper-parameter, as KEY=VALUE in MXNet's names (VALUE is JSON, or else a string);
-    /// repeatable. The learning rate defaults to 0.01 for digits and 0.002 for sparse.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
-    /// A learning-rate scheduler as JSON, e.g. '{"type":"factor","step":500,"factor":0.5}'.
-    #[arg(long, value_name = "JSON")]
-    pub lr_scheduler: Option<String>,
-    /// Epochs in all, 30 for digits and 5 for sparse unless given (a resumed run continues up
-    /// to this number).
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Examples per optimizer step.
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
-    /// Seed of the data split, initial weights, data order and dropout.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Threads for the optimizer step (default: one per core).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Save weights, optimizer state and progress into DIR after every epoch.
-    #[arg(long, value_name = "DIR")]
-    pub save_state: Option<PathBuf>,
-    /// Continue a run saved with --save-state DIR.
-    #[arg(long, value_name = "DIR")]
-    pub resume: Option<PathBuf>,
-    /// Draw the loss curves into FILE.svg.
-    #[arg(long, value_name = "FILE.svg")]
-    pub plot: Option<PathBuf>,
-    /// Print one JSON object per model and epoch, then a summary, instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// Hide the progress bar.
-    #[arg(long, short)]
-    pub quiet: bool,
-}
+/// Steps a run on a file aims for when `--epochs` is not given.
+const STEPS_ON_A_FILE: usize = 1500;
 
-/// One model's figures after one epoch.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct Record {
-    pub epoch: usize,
-    pub model: String,
-    pub train_loss: f32,
-    pub test_loss: f32,
-    pub test_accuracy: f32,
-    /// Mean time of one optimizer step (update call) in this epoch.
-    pub step_ms: f64,
-}
-
-/// A model being trained.
-trait Trainee {
-    fn name(&self) -> &str;
-    /// Optimizer steps per epoch.
-    fn batches(&self) -> usize;
-    /// One epoch; returns the mean training loss and the mean optimizer step time in ms.
-    fn train_epoch(&mut self, epoch: usize, bar: &ProgressBar) -> Result<(f32, f64)>;
-    /// Test loss and accuracy.
-    fn evaluate(&self) -> (f32, f32);
-    fn save(&self, dir: &Path) -> Result<()>;
-    fn load(&mut self, dir: &Path) -> Result<()>;
-}
-
-/// The optimizer configuration: `--set`, `--lr-scheduler`, and the learning rate of 0.01 unless
-/// either gives one.
-fn optimizer_config(args: &TrainArgs) -> Result<Value> {
-    let mut config = serde_json::Map::new();
-    for pair in &args.set {
-        let (key, value) =
-            pair.split_once('=').with_context(|| format!("--set {pair:?}: expected KEY=VALUE"))?;
-        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
-        config.insert(key.trim().to_string(), value);
-    }
-    if let Some(s) = &args.lr_scheduler {
-        let s: Value =
-            serde_json::from_str(s).with_context(|| format!("--lr-scheduler {s:?} is not JSON"))?;
-        config.insert("lr_scheduler".into(), s);
-    }
-    if !config.contains_key("learning_rate") && !config.contains_key("lr_scheduler") {
-        let lr = if args.task == Task::Sparse { 0.002 } else { 0.01 };
-        config.insert("learning_rate".into(), json!(lr));
-    }
-    Ok(Value::Object(config))
-}
+/// Files smaller than this cannot hold out a test fifth worth the name.
+const MIN_EXAMPLES: usize = 10;
 
 fn updater(args: &TrainArgs, config: &Value) -> Result<Updater> {
     let mut updater = Updater::new(adamant::create(&args.optimizer, config)?);
@@ -137,227 +46,123 @@ fn updater(args: &TrainArgs, config: &Value) -> Result<Updater> {
     Ok(updater)
 }
 
-/// The name of a model's file in a --save-state directory: `{model}.{what}.safetensors`.
-fn file(model: &str, what: &str) -> String {
-    format!("{model}.{what}.safetensors")
-}
-
-/// `order` shuffled for `epoch`: the same on a resumed run as on an uninterrupted one.
-fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
-    Rng::new(seed, epoch as u64).shuffle(&mut order);
-    order
-}
-
-struct DigitsModel {
-    name: &'static str,
-    net: Network,
-    updater: Updater,
-    train: Rc<Images>,
-    test: Rc<Images>,
-    batch_size: usize,
-    seed: u64,
-}
-
-impl Trainee for DigitsModel {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn batches(&self) -> usize {
-        self.train.len().div_ceil(self.batch_size)
-    }
-
-    fn train_epoch(&mut self, epoch: usize, bar: &ProgressBar) -> Result<(f32, f64)> {
-        let order = epoch_order(self.seed, epoch, self.train.len());
-        let (mut loss, mut seconds) = (0.0f64, 0.0f64);
-        for batch in order.chunks(self.batch_size) {
-            let x: Vec<f32> = batch
-                .iter()
-                .flat_map(|&i| self.train.pixels[i * FEATURES..(i + 1) * FEATURES].iter().copied())
-                .collect();
-            let labels: Vec<usize> = batch.iter().map(|&i| self.train.labels[i]).collect();
-            let grads = self.net.gradients(&x, &labels);
-            loss += f64::from(grads.loss) * batch.len() as f64;
-            let shapes: Vec<([usize; 2], [usize; 1])> =
-                self.net.sizes.windows(2).map(|io| ([io[0], io[1]], [io[1]])).collect();
-            let mut params: Vec<Param<'_>> = Vec::new();
-            for (l, ((w, b), (gw, gb))) in self.net.layers.iter_mut().zip(&grads.layers).enumerate() {
-                params.push(Param::dense(2 * l, &shapes[l].0, w, gw));
-                params.push(Param::dense(2 * l + 1, &shapes[l].1, b, gb));
-            }
-            let start = Instant::now();
-            self.updater.update(&mut params)?;
-            seconds += start.elapsed().as_secs_f64();
-            bar.inc(1);
-        }
-        Ok(((loss / self.train.len() as f64) as f32, seconds * 1e3 / self.batches() as f64))
-    }
-
-    fn evaluate(&self) -> (f32, f32) {
-        self.net.evaluate(&self.test.pixels, &self.test.labels)
-    }
-
-    fn save(&self, dir: &Path) -> Result<()> {
-        let names: Vec<String> =
-            (0..self.net.layers.len()).flat_map(|l| [format!("w{l}"), format!("b{l}")]).collect();
-        let arrays: Vec<&[f32]> =
-            self.net.layers.iter().flat_map(|(w, b)| [w.as_slice(), b.as_slice()]).collect();
-        let named: Vec<(&str, &[f32])> = names.iter().map(String::as_str).zip(arrays).collect();
-        saved::save_weights(&dir.join(file(self.name, "weights")), &named)?;
-        self.updater.save(dir.join(file(self.name, "optimizer")))?;
-        Ok(())
-    }
-
-    fn load(&mut self, dir: &Path) -> Result<()> {
-        let mut weights = saved::load_weights(&dir.join(file(self.name, "weights")))?;
-        for (l, (w, b)) in self.net.layers.iter_mut().enumerate() {
-            *w = saved::take(&mut weights, &format!("w{l}"), w.len())?;
-            *b = saved::take(&mut weights, &format!("b{l}"), b.len())?;
-        }
-        self.updater = Updater::load(dir.join(file(self.name, "optimizer")), &[])?;
-        Ok(())
-    }
-}
-
-struct BowModel {
-    name: &'static str,
-    model: bow::Model,
-    updater: Updater,
-    train: Rc<Corpus>,
-    test: Rc<Corpus>,
-    batch_size: usize,
-    seed: u64,
-}
-
-impl Trainee for BowModel {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn batches(&self) -> usize {
-        self.train.docs.len().div_ceil(self.batch_size)
-    }
-
-    fn train_epoch(&mut self, epoch: usize, bar: &ProgressBar) -> Result<(f32, f64)> {
-        let order = epoch_order(self.seed, epoch, self.train.docs.len());
-        // Feature dropout: half the words of each document, the same draws for every model.
-        let mut dropout = Rng::new(self.seed, (1 << 32) | epoch as u64);
-        let (mut loss, mut seconds) = (0.0f64, 0.0f64);
-        let table_shape = [self.train.vocab, bow::WIDTH];
-        for batch in order.chunks(self.batch_size) {
-            let docs: Vec<&(Vec<(u32, f32)>, f32)> = batch.iter().map(|&i| &self.train.docs[i]).collect();
-            let g = self.model.gradients(&docs, &mut || dropout.uniform() < 0.5);
-            loss += f64::from(g.loss) * batch.len() as f64;
-            let table = Grad::RowSparse(RowSparseRef {
-                shape: &table_shape,
-                row_indices: &g.rows,
-                values: adamant::DataRef::F32(&g.values),
-            });
-            let mut params = [
-                Param::new(0, TensorMut::new(&table_shape, &mut self.model.table), table),
-                Param::new(
-                    1,
-                    TensorMut::new(&[bow::WIDTH], &mut self.model.head),
-                    Grad::Dense(TensorRef::new(&[bow::WIDTH], &g.head)),
-                ),
-                Param::new(
-                    2,
-                    TensorMut::new(&[1], &mut self.model.bias),
-                    Grad::Dense(TensorRef::new(&[1], &g.bias)),
-                ),
-            ];
-            let start = Instant::now();
-            self.updater.update(&mut params)?;
-            seconds += start.elapsed().as_secs_f64();
-            bar.inc(1);
-        }
-        Ok(((loss / self.train.docs.len() as f64) as f32, seconds * 1e3 / self.batches() as f64))
-    }
-
-    fn evaluate(&self) -> (f32, f32) {
-        self.model.evaluate(&self.test.docs)
-    }
-
-    fn save(&self, dir: &Path) -> Result<()> {
-        let m = &self.model;
-        let arrays: [(&str, &[f32]); 3] = [("table", &m.table), ("head", &m.head), ("bias", &m.bias)];
-        saved::save_weights(&dir.join(file(self.name, "weights")), &arrays)?;
-        self.updater.save(dir.join(file(self.name, "optimizer")))?;
-        Ok(())
-    }
-
-    fn load(&mut self, dir: &Path) -> Result<()> {
-        let mut weights = saved::load_weights(&dir.join(file(self.name, "weights")))?;
-        let m = &mut self.model;
-        m.table = saved::take(&mut weights, "table", m.table.len())?;
-        m.head = saved::take(&mut weights, "head", m.head.len())?;
-        m.bias = saved::take(&mut weights, "bias", m.bias.len())?;
-        self.updater = Updater::load(dir.join(file(self.name, "optimizer")), &[])?;
-        Ok(())
-    }
-}
-
-/// The models of the chosen task, freshly initialised.
-fn trainees(args: &TrainArgs, config: &Value) -> Result<(Vec<Box<dyn Trainee>>, String)> {
+fn digits(args: &TrainArgs, config: &Value) -> Result<Setup> {
     let mut init = Rng::new(args.seed, 0x1417);
-    match args.task {
-        Task::Digits => {
-            let (train, test) = digits::load(args.seed)?;
-            let (train, test) = (Rc::new(train), Rc::new(test));
-            let mut models: Vec<Box<dyn Trainee>> = Vec::new();
-            for (name, sizes) in [("softmax", vec![FEATURES, CLASSES]), ("mlp", vec![FEATURES, 64, CLASSES])]
-            {
-                models.push(Box::new(DigitsModel {
-                    name,
-                    net: Network::new(&sizes, &mut init),
-                    updater: updater(args, config)?,
-                    train: train.clone(),
-                    test: test.clone(),
-                    batch_size: args.batch_size,
-                    seed: args.seed,
-                }));
-            }
-            let title = format!("digits: {} train / {} test images", train.len(), test.len());
-            Ok((models, title))
-        }
-        Task::Sparse => {
-            let corpus = match &args.data {
-                Some(path) => bow::read_libsvm(path)?,
-                None => bow::generate(args.seed, 100_000, 1_000, 10_000),
-            };
-            let mut order: Vec<usize> = (0..corpus.docs.len()).collect();
-            Rng::new(args.seed, u64::MAX).shuffle(&mut order);
-            let test_len = corpus.docs.len() / 5;
-            let split = |idx: &[usize]| Corpus {
-                vocab: corpus.vocab,
-                docs: idx.iter().map(|&i| corpus.docs[i].clone()).collect(),
-            };
-            let (train, test) = (Rc::new(split(&order[test_len..])), Rc::new(split(&order[..test_len])));
-            let model = bow::Model::new(corpus.vocab, &mut init);
-            let mut models: Vec<Box<dyn Trainee>> = Vec::new();
-            for (name, lazy) in [("lazy", true), ("standard", false)] {
-                let mut config = config.clone();
-                config["lazy_update"] = json!(lazy);
-                models.push(Box::new(BowModel {
-                    name,
-                    model: model.clone(),
-                    updater: updater(args, &config)?,
-                    train: train.clone(),
-                    test: test.clone(),
-                    batch_size: args.batch_size,
-                    seed: args.seed,
-                }));
-            }
-            let title = format!(
-                "bag of words: {} words, {} train / {} test documents",
-                corpus.vocab,
-                train.docs.len(),
-                test.docs.len()
-            );
-            Ok((models, title))
-        }
+    let (train, test) = digits::load(args.seed)?;
+    let (train, test) = (Rc::new(train), Rc::new(test));
+    let mut models: Vec<Box<dyn Trainee>> = Vec::new();
+    for (name, sizes) in [("softmax", vec![FEATURES, CLASSES]), ("mlp", vec![FEATURES, 64, CLASSES])] {
+        models.push(Box::new(DigitsModel {
+            name,
+            net: Network::new(&sizes, &mut init, args.dtype.dtype()),
+            updater: updater(args, config)?,
+            train: train.clone(),
+            test: test.clone(),
+            batch_size: args.batch_size,
+            seed: args.seed,
+        }));
     }
+    let title = format!("digits: {} train / {} test images", train.len(), test.len());
+    let data = "the built-in digits".to_string();
+    Ok(Setup { models, title, notes: Vec::new(), data, epochs: args.epochs.unwrap_or(30) })
+}
+
+/// The corpus of the sparse task, split into train and test, with its notes.
+fn corpus(args: &TrainArgs) -> Result<(Corpus, Corpus, String, Vec<String>)> {
+    let Some(path) = &args.data else {
+        let corpus = bow::generate(args.seed, 100_000, 1_000, 10_000);
+        let (train, test) = split(&corpus, args.seed);
+        let title = format!(
+            "bag of words: {} words, {} train / {} test documents",
+            corpus.vocab,
+            train.docs.len(),
+            test.docs.len()
+        );
+        return Ok((train, test, title, Vec::new()));
+    };
+    let file = libsvm::read(path)?;
+    let n = file.corpus.docs.len();
+    if n < MIN_EXAMPLES {
+        bail!(
+            "{} holds {n} examples; at least {MIN_EXAMPLES} are needed to hold out a fifth for testing",
+            path.display()
+        );
+    }
+    let (train, test) = split(&file.corpus, args.seed);
+    let scaling = Scaling::fit(&train);
+    let (train, test) = (scaling.apply(&train), scaling.apply(&test));
+    let classes = &file.labels;
+    let labels = if classes.len() == 2 {
+        format!("labels: {} is the negative class, {} the positive", classes[0], classes[1])
+    } else {
+        format!("labels: {} classes, {}", classes.len(), classes.join(", "))
+    };
+    let (standardized, divided) = scaling.summary();
+    let scaled = format!(
+        "features scaled on the training part: {standardized} standardized, {divided} divided by their largest value"
+    );
+    let title = format!(
+        "{}: {n} examples ({} train / {} test), {} features, {} classes",
+        path.display(),
+        train.docs.len(),
+        test.docs.len(),
+        train.vocab,
+        classes.len()
+    );
+    Ok((train, test, title, vec![labels, scaled]))
+}
+
+/// A fifth held out for test, chosen by `seed`.
+fn split(corpus: &Corpus, seed: u64) -> (Corpus, Corpus) {
+    let mut order: Vec<usize> = (0..corpus.docs.len()).collect();
+    Rng::new(seed, u64::MAX).shuffle(&mut order);
+    let test_len = corpus.docs.len() / 5;
+    (corpus.pick(&order[test_len..]), corpus.pick(&order[..test_len]))
+}
+
+fn sparse(args: &TrainArgs, config: &Value) -> Result<Setup> {
+    let (train, test, title, notes) = corpus(args)?;
+    // The table, its float32 copy, moments and master copy: at most 32 bytes an element.
+    let bytes = (train.vocab as u64).checked_mul(bow::WIDTH as u64 * 32 * 2);
+    crate::machine::check_memory(
+        &format!("an embedding table of {} rows", train.vocab),
+        bytes,
+        "use a file with fewer distinct features",
+    )?;
+    let batches = train.docs.len().div_ceil(args.batch_size);
+    let epochs = match (args.epochs, &args.data) {
+        (Some(epochs), _) => epochs,
+        (None, None) => 5,
+        (None, Some(_)) => STEPS_ON_A_FILE.div_ceil(batches).clamp(5, 1000),
+    };
+    let data = args.data.as_ref().map_or("the generated corpus".to_string(), |p| p.display().to_string());
+    // Dropout regularises the generated corpus's many rare words; real files keep every feature.
+    let keep_rate = if args.data.is_some() { 1.0 } else { 0.5 };
+    let (train, test) = (Rc::new(train), Rc::new(test));
+    let mut init = Rng::new(args.seed, 0x1417);
+    let model = bow::Model::new(train.vocab, train.classes, &mut init, args.dtype.dtype());
+    // `--set lazy_update=...` trains that model alone.
+    let chosen = config.get("lazy_update").and_then(Value::as_bool);
+    let mut models: Vec<Box<dyn Trainee>> = Vec::new();
+    for (name, lazy) in [("lazy", true), ("standard", false)] {
+        if chosen.is_some_and(|c| c != lazy) {
+            continue;
+        }
+        let mut config = config.clone();
+        config["lazy_update"] = json!(lazy);
+        models.push(Box::new(BowModel {
+            name,
+            model: model.clone(),
+            updater: updater(args, &config)?,
+            train: train.clone(),
+            test: test.clone(),
+            batch_size: args.batch_size,
+            seed: args.seed,
+            keep_rate,
+            lazy,
+        }));
+    }
+    Ok(Setup { models, title, notes, data, epochs })
 }
 
 /// What must match between a saved run and its resumption.
@@ -369,131 +174,101 @@ fn fingerprint(args: &TrainArgs, config: &Value) -> Value {
         "optimizer": args.optimizer,
         "config": config,
         "data": args.data.as_ref().map(|d| d.display().to_string()),
+        "dtype": args.dtype,
     })
 }
 
-impl TrainArgs {
-    /// The number of epochs in all.
-    fn epochs(&self) -> usize {
-        self.epochs.unwrap_or(if self.task == Task::Sparse { 5 } else { 30 })
+/// The epoch a run resumed from `dir` starts at, with the records so far; every model's
+/// weights and state are loaded and checked before anything trains.
+fn resume(dir: &Path, this_run: &Value, args: &TrainArgs, setup: &mut Setup) -> Result<(usize, Vec<Record>)> {
+    let progress = saved::read_progress(dir)?;
+    if progress["run"] != *this_run {
+        bail!(
+            "cannot resume from {}: it was saved by another run ({}), not this one ({})",
+            dir.display(),
+            progress["run"],
+            this_run
+        );
     }
+    for model in setup.models.iter_mut() {
+        models::load(model.as_mut(), dir)?;
+        if let Some(threads) = args.threads {
+            model.updater_mut().set_threads(threads)?;
+        }
+    }
+    let records: Vec<Record> =
+        serde_json::from_value(progress["records"].clone()).context("progress.json: bad records")?;
+    let first_epoch = progress["epoch"].as_u64().unwrap_or(0) as usize + 1;
+    if first_epoch > setup.epochs {
+        bail!("{} already holds {} epochs; ask for more with --epochs", dir.display(), first_epoch - 1);
+    }
+    Ok((first_epoch, records))
 }
 
 /// `adamant train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
-    let epochs = args.epochs();
-    if epochs == 0 || args.batch_size == 0 {
-        bail!("--epochs and --batch-size must be at least 1");
-    }
-    if args.data.is_some() && args.task != Task::Sparse {
-        bail!("--data is for --task sparse");
-    }
-    let config = optimizer_config(args)?;
-    let (mut models, title) = trainees(args, &config)?;
+    args.check()?;
+    let config = args.optimizer_config()?;
+    let mut setup = match args.task {
+        Task::Digits => digits(args, &config)?,
+        Task::Sparse => sparse(args, &config)?,
+    };
     let this_run = fingerprint(args, &config);
-    let mut records: Vec<Record> = Vec::new();
-    let mut first_epoch = 1;
-    if let Some(dir) = &args.resume {
-        let progress = saved::read_progress(dir)?;
-        if progress["run"] != this_run {
-            bail!(
-                "cannot resume from {}: it was saved by another run ({}), not this one ({})",
-                dir.display(),
-                progress["run"],
-                this_run
-            );
-        }
-        for model in models.iter_mut() {
-            model.load(dir).with_context(|| format!("cannot resume from {}", dir.display()))?;
-        }
-        records =
-            serde_json::from_value(progress["records"].clone()).context("progress.json: bad records")?;
-        first_epoch = progress["epoch"].as_u64().unwrap_or(0) as usize + 1;
-        if first_epoch > epochs {
-            bail!("{} already holds {} epochs; ask for more with --epochs", dir.display(), first_epoch - 1);
-        }
+    let (first_epoch, mut records) = match &args.resume {
+        Some(dir) => resume(dir, &this_run, args, &mut setup)?,
+        None => (1, Vec::new()),
+    };
+    if let Some(dir) = &args.save_state {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--save-state {}: cannot create it", dir.display()))?;
     }
+    let multi_precision = config.get("multi_precision").and_then(Value::as_bool).unwrap_or(false);
+    if args.dtype.dtype() == DType::F16 && !multi_precision {
+        eprintln!(
+            "adamant: warning: float16 weights without multi_precision keep their moments in float16, \
+             where a gradient below about 5e-3 leaves no trace in v and the weight moves too far \
+             (docs/semantics.md); add --set multi_precision=true"
+        );
+    }
+    let report = Report::new(args.json, setup.epochs);
     if !args.json {
-        println!("{title}; optimizer {} {}", args.optimizer, config);
+        outln!("{}; optimizer {} {}", setup.title, args.optimizer, config)?;
+        for note in &setup.notes {
+            outln!("{note}")?;
+        }
+        if report.every > 1 {
+            outln!("(one epoch in {} shown, and the last)", report.every)?;
+        }
     }
     let started = Instant::now();
+    let epochs = setup.epochs;
     for epoch in first_epoch..=epochs {
-        let batches: usize = models.iter().map(|m| m.batches()).sum();
+        let batches: usize = setup.models.iter().map(|m| m.batches()).sum();
         let bar = progress::bar(batches as u64, &format!("epoch {epoch}/{epochs}"), args.quiet || args.json);
-        for model in models.iter_mut() {
+        for model in setup.models.iter_mut() {
             let (train_loss, step_ms) = model.train_epoch(epoch, &bar)?;
             let (test_loss, test_accuracy) = model.evaluate();
-            let record = Record {
-                epoch,
-                model: model.name().to_string(),
-                train_loss,
-                test_loss,
-                test_accuracy,
-                step_ms,
-            };
-            if args.json {
-                println!("{}", serde_json::to_string(&record)?);
-            } else {
-                bar.suspend(|| {
-                    println!(
-                        "epoch {epoch:>3}/{epochs}  {:<9} train loss {train_loss:.4}  test loss {test_loss:.4}  test accuracy {:6.2}%  step {step_ms:.3} ms",
-                        model.name(),
-                        100.0 * test_accuracy
-                    )
-                });
-            }
+            let model = model.name().to_string();
+            let record = Record { epoch, model, train_loss, test_loss, test_accuracy, step_ms };
+            bar.suspend(|| report.epoch(&record))?;
             records.push(record);
         }
         bar.finish_and_clear();
         if let Some(dir) = &args.save_state {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            for model in &models {
-                model.save(dir)?;
+            for model in &setup.models {
+                models::save(model.as_ref(), dir)?;
             }
             let progress = json!({"run": this_run, "epoch": epoch, "records": records});
-            saved::write_atomic(
-                &dir.join("progress.json"),
-                serde_json::to_string_pretty(&progress)?.as_bytes(),
-            )?;
+            let bytes = serde_json::to_string_pretty(&progress)?;
+            saved::write_atomic(&dir.join(saved::PROGRESS), bytes.as_bytes())?;
         }
     }
-    summarize(args, &records, started.elapsed().as_secs_f64())?;
+    report.summary(&records, &setup.data, started.elapsed().as_secs_f64())?;
     if let Some(path) = &args.plot {
-        plot::draw(path, &title, &records)?;
+        plot::draw(path, &setup.title, &records)?;
         if !args.json {
-            println!("loss curves written to {}", path.display());
+            outln!("loss curves written to {}", path.display())?;
         }
     }
-    Ok(())
-}
-
-fn summarize(args: &TrainArgs, records: &[Record], seconds: f64) -> Result<()> {
-    let last: Vec<&Record> = records.iter().filter(|r| r.epoch == args.epochs()).collect();
-    let step = |name: &str| records.iter().filter(|r| r.model == name).map(|r| r.step_ms).sum::<f64>();
-    let speedup = (args.task == Task::Sparse).then(|| step("standard") / step("lazy"));
-    if args.json {
-        let finals: Vec<Value> = last
-            .iter()
-            .map(|r| json!({"model": r.model, "train_loss": r.train_loss, "test_loss": r.test_loss, "test_accuracy": r.test_accuracy}))
-            .collect();
-        println!(
-            "{}",
-            json!({"summary": {"epochs": args.epochs(), "seconds": seconds, "models": finals, "lazy_speedup": speedup}})
-        );
-        return Ok(());
-    }
-    for r in &last {
-        println!(
-            "{}: test accuracy {:.2}% after {} epochs (final train loss {})",
-            r.model,
-            100.0 * r.test_accuracy,
-            r.epoch,
-            r.train_loss
-        );
-    }
-    if let Some(speedup) = speedup {
-        println!("lazy Adam steps were {speedup:.1}x faster than standard Adam steps");
-    }
-    println!("{seconds:.1} s");
     Ok(())
 }

@@ -62,9 +62,9 @@ impl Updater {
     /// unknown index); every mismatch is reported at once.
     pub fn load(path: impl AsRef<Path>, expected: &[ParamSpec<'_>]) -> Result<Updater> {
         let path = path.as_ref();
-        let file = std::fs::File::open(path)
+        let bytes = std::fs::read(path)
             .map_err(|e| Error::Io { path: path.display().to_string(), message: e.to_string() })?;
-        Self::load_from(file, expected)
+        Self::load_bytes(&bytes, expected)
     }
 
     /// [`Updater::load`] from a reader.
@@ -73,7 +73,11 @@ impl Updater {
         reader
             .read_to_end(&mut bytes)
             .map_err(|e| Error::Io { path: "(reader)".into(), message: e.to_string() })?;
-        let updater = decode_file(&bytes)?;
+        Self::load_bytes(&bytes, expected)
+    }
+
+    fn load_bytes(bytes: &[u8], expected: &[ParamSpec<'_>]) -> Result<Updater> {
+        let updater = decode_file(bytes)?;
         updater.check_fits(expected)?;
         Ok(updater)
     }

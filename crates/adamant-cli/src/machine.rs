@@ -1,0 +1,68 @@
+//! What this machine offers a run: CPUs for `--threads`, memory for what a run will allocate.
+//! Both are checked before any work starts, so that a bad value is refused with a message that
+//! says what to give instead, not found out by a crash or a crawl.
+
+#![deny(clippy::arithmetic_side_effects)]
+
+use anyhow::{bail, Result};
+
+/// The CPUs this process may run on.
+pub fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `--threads N`: from 1 to the CPUs this process may use (more threads than CPUs only wait for
+/// each other).
+pub fn parse_threads(text: &str) -> Result<usize, String> {
+    let threads: usize = text.parse().map_err(|_| format!("{text:?} is not a whole number"))?;
+    let cpus = cpus();
+    if (1..=cpus).contains(&threads) {
+        Ok(threads)
+    } else {
+        Err(format!("this machine gives this process {cpus} CPUs; give 1 to {cpus}"))
+    }
+}
+
+/// The memory available to new allocations now (Linux's `MemAvailable`), if known.
+pub fn available_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Refuses `what` when it needs more than the available memory; `bytes` is `None` when its size
+/// does not even fit in 64 bits. `instead` says what to do.
+pub fn check_memory(what: &str, bytes: Option<u64>, instead: &str) -> Result<()> {
+    let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
+    match (bytes, available_bytes()) {
+        (None, _) => bail!("{what} needs more memory than 64 bits can count; {instead}"),
+        (Some(needed), Some(available)) if needed > available => bail!(
+            "{what} needs {:.1} GiB of memory and this machine has {:.1} GiB available; {instead}",
+            gib(needed),
+            gib(available)
+        ),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_range_from_one_to_the_cpus() {
+        assert_eq!(parse_threads("1"), Ok(1));
+        assert!(parse_threads("0").unwrap_err().contains("give 1 to"));
+        assert!(parse_threads("100000").unwrap_err().contains("give 1 to"));
+        assert!(parse_threads("two").unwrap_err().contains("not a whole number"));
+    }
+
+    #[test]
+    fn memory_beyond_what_is_available_is_refused() {
+        assert!(check_memory("a test", Some(1), "never mind").is_ok());
+        let err = check_memory("a test", Some(u64::MAX), "use less").unwrap_err().to_string();
+        assert!(err.starts_with("a test needs") && err.ends_with("; use less"), "{err}");
+        assert!(check_memory("a test", None, "use less").is_err());
+    }
+}

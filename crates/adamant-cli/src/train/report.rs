@@ -1,0 +1,86 @@
+//! What `adamant train` prints: a line per model and epoch, and a summary (text or JSON).
+
+use anyhow::Result;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::output::outln;
+
+/// One model's figures after one epoch.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Record {
+    pub epoch: usize,
+    pub model: String,
+    pub train_loss: f32,
+    pub test_loss: f32,
+    pub test_accuracy: f32,
+    /// Mean time of one optimizer step (update call) in this epoch.
+    pub step_ms: f64,
+}
+
+/// How a run reports.
+pub struct Report {
+    pub json: bool,
+    pub epochs: usize,
+    /// In text, every `every`-th epoch is shown (and the last), so that a long run stays
+    /// readable; JSON has every epoch.
+    pub every: usize,
+}
+
+impl Report {
+    /// A report of `epochs` epochs, showing about 25 lines per model in text.
+    pub fn new(json: bool, epochs: usize) -> Report {
+        Report { json, epochs, every: epochs.div_ceil(25).max(1) }
+    }
+
+    /// The line of one model's epoch.
+    pub fn epoch(&self, r: &Record) -> Result<()> {
+        if self.json {
+            outln!("{}", serde_json::to_string(r)?)?;
+        } else if r.epoch.is_multiple_of(self.every) || r.epoch == self.epochs {
+            let (epoch, epochs) = (r.epoch, self.epochs);
+            outln!(
+                "epoch {epoch:>3}/{epochs}  {:<9} train loss {:.4}  test loss {:.4}  test accuracy {:6.2}%  step {:.3} ms",
+                r.model,
+                r.train_loss,
+                r.test_loss,
+                100.0 * r.test_accuracy,
+                r.step_ms
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The summary: each model's final figures, where the data came from, and the time.
+    pub fn summary(&self, records: &[Record], data: &str, seconds: f64) -> Result<()> {
+        let last: Vec<&Record> = records.iter().filter(|r| r.epoch == self.epochs).collect();
+        let step = |name: &str| records.iter().filter(|r| r.model == name).map(|r| r.step_ms).sum::<f64>();
+        let both = ["lazy", "standard"].iter().all(|m| records.iter().any(|r| r.model == *m));
+        let speedup = both.then(|| step("standard") / step("lazy"));
+        if self.json {
+            let finals: Vec<_> = last
+                .iter()
+                .map(|r| json!({"model": r.model, "train_loss": r.train_loss, "test_loss": r.test_loss, "test_accuracy": r.test_accuracy}))
+                .collect();
+            let summary = json!({"data": data, "epochs": self.epochs, "seconds": seconds, "models": finals, "lazy_speedup": speedup});
+            outln!("{}", json!({ "summary": summary }))?;
+            return Ok(());
+        }
+        for r in &last {
+            outln!(
+                "{}: test accuracy {:.2}% on {data} after {} epochs (final train loss {:.4})",
+                r.model,
+                100.0 * r.test_accuracy,
+                r.epoch,
+                r.train_loss
+            )?;
+        }
+        match speedup {
+            Some(s) if s >= 1.0 => outln!("lazy Adam steps were {s:.1}x faster than standard Adam steps")?,
+            Some(s) => outln!("lazy Adam steps were {:.1}x slower than standard Adam steps", 1.0 / s)?,
+            None => {}
+        }
+        outln!("time: {seconds:.1} s")?;
+        Ok(())
+    }
+}
