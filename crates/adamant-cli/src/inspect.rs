@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use adamant::{DataRef, State, Updater};
+use adamant::{DataRef, Updater};
 use anyhow::Result;
 use clap::Args;
 use serde_json::{json, Value};
@@ -54,14 +54,9 @@ fn describe(updater: &Updater) -> Value {
         .states()
         .into_iter()
         .map(|(index, state)| {
-            let State::Adam(s) = state else { return json!({"index": index}) };
-            let mut arrays = vec![("mean", stats(s.mean())), ("var", stats(s.var()))];
-            if let Some(master) = s.master() {
-                arrays.push(("master", stats(DataRef::F32(master))));
-            }
             let arrays: serde_json::Map<String, Value> =
-                arrays.into_iter().map(|(n, v)| (n.to_string(), v)).collect();
-            json!({"index": index, "dtype": s.dtype().name(), "shape": s.shape(), "arrays": arrays})
+                state.arrays().map(|(name, array)| (name.to_string(), stats(array))).collect();
+            json!({"index": index, "dtype": state.dtype().name(), "shape": state.shape(), "arrays": arrays})
         })
         .collect();
     let counts: serde_json::Map<String, Value> =

@@ -47,13 +47,13 @@ fn inspect_prints_what_was_saved() {
     assert_eq!(params.len(), 2);
     assert_eq!((params[0]["index"].clone(), params[0]["dtype"].clone()), (json!(2), json!("bfloat16")));
     assert_eq!(params[0]["shape"], json!([2, 3]));
-    assert_eq!(params[0]["arrays"]["master"]["dtype"], "float32");
+    assert_eq!(params[0]["arrays"]["weight32"]["dtype"], "float32");
     assert_eq!(params[1]["arrays"]["mean"]["non_finite"], 1, "the NaN gradient left one NaN in the mean");
 
     let (ok, text, _) = adamant(&["inspect", path.to_str().unwrap()]);
     assert!(ok);
     assert!(
-        text.contains("optimizer:     adam") && text.contains("master") && text.contains("bfloat16"),
+        text.contains("optimizer:     adam") && text.contains("weight32") && text.contains("bfloat16"),
         "{text}"
     );
     std::fs::remove_dir_all(&dir).unwrap();

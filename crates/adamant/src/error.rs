@@ -1,6 +1,6 @@
 //! The one error type of the library.
 
-use crate::dtype::DType;
+use crate::kernel::element::DType;
 
 /// Everything that can go wrong in adamant.
 ///
@@ -143,6 +143,47 @@ pub enum Error {
         state: Vec<usize>,
         /// The dtype the state was created for.
         state_dtype: DType,
+    },
+    /// A parameter's state does not have the arrays its optimizer keeps.
+    #[error("parameter {index}: its state has {given} arrays; this optimizer keeps {expected:?}")]
+    StateArrays {
+        /// The parameter index.
+        index: usize,
+        /// The arrays the optimizer keeps for this weight, in order.
+        expected: Vec<&'static str>,
+        /// How many arrays the state has.
+        given: usize,
+    },
+    /// One array of a parameter's state has the wrong dtype or length.
+    #[error(
+        "parameter {index}: state array {name} is {} x {}, expected {} x {}",
+        given.0, given.1, expected.0, expected.1
+    )]
+    StateArray {
+        /// The parameter index.
+        index: usize,
+        /// The array's name.
+        name: &'static str,
+        /// The dtype and length it must have.
+        expected: (DType, usize),
+        /// The dtype and length it has.
+        given: (DType, usize),
+    },
+    /// More state arrays than any optimizer keeps.
+    #[error("{given} state arrays; no optimizer keeps more than {max}")]
+    TooManyStateArrays {
+        /// How many were given.
+        given: usize,
+        /// The most there can be.
+        max: usize,
+    },
+    /// A lazy row-sparse update of an option that update does not have.
+    #[error("parameter {index}: the lazy row-sparse update does not support {what}")]
+    SparseUnsupported {
+        /// The parameter index.
+        index: usize,
+        /// What it does not support, and why.
+        what: &'static str,
     },
     /// A row-sparse gradient lists a row the weight does not have.
     #[error("parameter {index}: row index {row} is out of range for a weight of {rows} rows")]

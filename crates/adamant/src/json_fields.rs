@@ -59,19 +59,16 @@ impl<'a> JsonFields<'a> {
 }
 
 impl JsonFields<'_> {
-    /// One of a fixed set of strings, as its value; `None` when absent. Anything else is an
-    /// error that names `name` and says `reason`.
-    pub fn choice<T: Copy>(
-        &self,
-        name: &'static str,
-        options: &[(&str, T)],
-        reason: &'static str,
-    ) -> Result<Option<T>> {
+    /// One of a fixed set of names, as its value; `None` when absent. Anything else is an
+    /// error that names `name` and lists the names.
+    pub fn choice<T: Copy>(&self, name: &'static str, options: &[(&str, T)]) -> Result<Option<T>> {
         let Some(given) = self.str(name)? else { return Ok(None) };
         match options.iter().find(|(spelling, _)| *spelling == given) {
             Some(&(_, value)) => Ok(Some(value)),
             None => {
-                Err(Error::InvalidHyperParameter { name, value: given.to_string(), reason: reason.into() })
+                let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+                let reason = format!("must be {}", names.join(" or "));
+                Err(Error::InvalidHyperParameter { name, value: given.to_string(), reason })
             }
         }
     }

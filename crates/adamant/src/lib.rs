@@ -39,10 +39,10 @@
 //!
 //! ## Layers
 //!
-//! [`kernel`] holds pure loops over slices (one element formula, reference and SIMD loops,
-//! row-sparse loops, threads); [`Adam`] turns configuration and counters into the scalars of
-//! each step; [`Updater`] owns per-parameter state and applies batches; [`checkpoint`] saves and
-//! loads it.
+//! The kernel holds pure loops over slices (each rule's element formula, reference and SIMD
+//! loops, row-sparse loops, threads); each optimizer turns configuration and counters into the
+//! scalars of each step ([`Optimizer`], built by [`create`]); [`Updater`] owns per-parameter
+//! state and applies batches; [`checkpoint`] saves and loads it.
 //!
 //! ## When not to use it
 //!
@@ -53,11 +53,10 @@
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 pub mod checkpoint;
-pub mod dtype;
 pub mod error;
 mod index_map;
 mod json_fields;
-pub mod kernel;
+mod kernel;
 pub mod lr_scheduler;
 pub mod optimizer;
 pub mod param;
@@ -70,16 +69,18 @@ pub mod updater;
 pub struct ReadmeDoctests;
 
 pub use checkpoint::ParamSpec;
-pub use dtype::{DType, Element};
 pub use error::{Error, Result};
-pub use kernel::{HalfMath, WdOrder};
+pub use kernel::element::{Buffer, DType, DataMut, DataRef, Element};
+pub use kernel::isa::Isa;
 pub use lr_scheduler::{LrScheduler, PastMaxUpdate, WarmupMode};
-pub use optimizer::adam::{Adam, AdamState};
-pub use optimizer::adam_config::AdamConfig;
+pub use optimizer::adam::AdamConfig;
+pub use optimizer::adamw::{AdamWConfig, AdamWKernel};
 pub use optimizer::base::OptimizerBase;
 pub use optimizer::config::{Multipliers, OptimizerConfig};
-pub use optimizer::interface::{Optimizer, State};
+pub use optimizer::interface::Optimizer;
+pub use optimizer::options::{HalfMath, Rule, WdOrder};
 pub use optimizer::registry::{create, OPTIMIZERS};
+pub use optimizer::state::{Layout, State, StateMut};
 pub use param::{Grad, Param, RowSparseRef};
-pub use tensor::{Buffer, DataMut, DataRef, TensorMut, TensorRef};
+pub use tensor::{TensorMut, TensorRef};
 pub use updater::Updater;

@@ -2,9 +2,9 @@
 
 #![deny(clippy::arithmetic_side_effects)]
 
-use crate::dtype::Element;
 use crate::error::{Error, Result};
-use crate::tensor::{same_shape, shape_len, DataRef, TensorMut, TensorRef};
+use crate::kernel::element::{DataRef, Element};
+use crate::tensor::{same_shape, shape_len, TensorMut, TensorRef};
 
 /// A row-sparse gradient (MXNet's `row_sparse` storage): only some rows of a weight of shape
 /// `(rows, ...)` are stored.

@@ -5,7 +5,8 @@ use std::hash::BuildHasherDefault;
 
 use crate::error::{Error, Result};
 use crate::index_map::{IndexHasher, IndexMap};
-use crate::optimizer::interface::{Optimizer, State};
+use crate::optimizer::interface::Optimizer;
+use crate::optimizer::state::{State, StateMut};
 use crate::param::Param;
 
 /// Owns an optimizer and the per-parameter state, created on the first sight of an index.
@@ -110,14 +111,6 @@ impl Updater {
         self.slots.get(&index).map(|&slot| &self.states[slot])
     }
 
-    /// Every state with its parameter index, in index order, to change in place.
-    pub fn states_mut(&mut self) -> Vec<(usize, &mut State)> {
-        let mut pairs: Vec<(usize, usize)> = self.slots.iter().map(|(&i, &slot)| (i, slot)).collect();
-        pairs.sort_unstable();
-        let slots: Vec<usize> = pairs.iter().map(|&(_, slot)| slot).collect();
-        pairs.into_iter().map(|(i, _)| i).zip(lend(&mut self.states, &slots)).collect()
-    }
-
     /// Every state with its parameter index, in index order.
     pub fn states(&self) -> Vec<(usize, &State)> {
         let mut all: Vec<(usize, &State)> =
@@ -128,8 +121,9 @@ impl Updater {
 
     /// Applies one batch: each parameter's gradient to its weight.
     ///
+    /// # Errors
     /// The whole batch is checked before any element is touched (shapes, dtypes, states,
-    /// repeated indices); on error nothing has changed.
+    /// repeated indices, each step's scalars); on error nothing has changed.
     pub fn update(&mut self, batch: &mut [Param<'_>]) -> Result<()> {
         let repeated = batch.len() == self.last_indices.len()
             && batch.iter().zip(&self.last_indices).all(|(p, &index)| p.index == index);
@@ -147,11 +141,17 @@ impl Updater {
             self.last_slots = slots;
         } else {
             // The optimizer changed nothing; forget the states this batch created.
-            self.slots.retain(|_, slot| *slot < existing);
-            self.states.truncate(existing);
-            self.last_indices.clear();
+            self.forget_from(existing);
         }
         result
+    }
+
+    /// Forgets the states from slot `existing` on (those a refused batch created).
+    fn forget_from(&mut self, existing: usize) {
+        self.slots.retain(|_, slot| *slot < existing);
+        self.states.truncate(existing);
+        self.last_indices.clear();
+        self.last_slots.clear();
     }
 
     /// The state slot of each parameter of `batch`, creating states for new indices. Fails,
@@ -162,14 +162,16 @@ impl Updater {
         // A new parameter gets a state sized by its shape, so its shape is checked first; the
         // optimizer checks everything again, before it changes anything.
         for (param, _) in batch.iter().zip(&slots).filter(|(_, slot)| slot.is_none()) {
-            self.optimizer.check(param, None)?;
+            self.optimizer.check(param)?;
         }
         Ok(batch
             .iter()
             .zip(slots)
             .map(|(param, slot)| {
                 slot.unwrap_or_else(|| {
-                    self.states.push(self.optimizer.create_state(&param.weight));
+                    let weight = &param.weight;
+                    let layout = self.optimizer.layout(weight.data.dtype());
+                    self.states.push(State::new(&layout, weight.shape, weight.data.as_ref()));
                     self.slots.insert(param.index, self.states.len() - 1);
                     self.states.len() - 1
                 })
@@ -193,11 +195,11 @@ impl Updater {
     }
 }
 
-/// Mutable references to `states[slots[0]], states[slots[1]], ...` (the slots are distinct).
-fn lend<'s>(states: &'s mut [State], slots: &[usize]) -> Vec<&'s mut State> {
+/// The states at `slots` (which are distinct), borrowed in that order.
+fn lend<'s>(states: &'s mut [State], slots: &[usize]) -> Vec<StateMut<'s>> {
     if slots.len() == states.len() && slots.iter().enumerate().all(|(i, &s)| i == s) {
-        return states.iter_mut().collect();
+        return states.iter_mut().map(State::as_mut).collect();
     }
     let mut all: Vec<Option<&mut State>> = states.iter_mut().map(Some).collect();
-    slots.iter().map(|&s| all[s].take().expect("slots were checked to be distinct")).collect()
+    slots.iter().filter_map(|&s| all[s].take()).map(State::as_mut).collect()
 }

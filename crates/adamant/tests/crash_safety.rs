@@ -5,7 +5,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use adamant::{Param, State, Updater};
+use adamant::{Param, Updater};
 use serde_json::json;
 
 const PATH_VARIABLE: &str = "ADAMANT_CRASH_TEST_PATH";
@@ -24,12 +24,12 @@ fn state_after(steps: usize) -> Updater {
 
 /// Mean and var bits of parameter 0.
 fn moments(updater: &Updater) -> (Vec<u32>, Vec<u32>) {
-    let Some(State::Adam(s)) = updater.state(0) else { panic!("no state") };
+    let s = updater.state(0).expect("a state");
     let bits = |d: adamant::DataRef<'_>| match d {
         adamant::DataRef::F32(d) => d.iter().map(|x| x.to_bits()).collect(),
         _ => unreachable!(),
     };
-    (bits(s.mean()), bits(s.var()))
+    (bits(s.array("mean").unwrap()), bits(s.array("var").unwrap()))
 }
 
 #[test]

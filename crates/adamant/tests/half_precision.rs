@@ -3,7 +3,7 @@
 
 mod common;
 
-use adamant::{DType, DataRef, Grad, Param, State, TensorMut, TensorRef, Updater};
+use adamant::{DType, DataRef, Grad, Param, TensorMut, TensorRef, Updater};
 use common::{bits, config, first_difference, to_buffer, value};
 use half::{bf16, f16};
 use proptest::prelude::*;
@@ -33,8 +33,8 @@ fn moments_stay_in_the_weight_dtype_without_master_weights() {
     let mut updater = Updater::new(adamant::create("adam", &json!({})).unwrap());
     let mut w = vec![bf16::from_f32(0.5); 3];
     updater.update(&mut [Param::dense(0, &[3], &mut w, &[bf16::from_f32(0.25); 3])]).unwrap();
-    let Some(State::Adam(s)) = updater.state(0) else { panic!("no state") };
-    assert!(matches!(s.mean(), DataRef::BF16(_)) && s.master().is_none());
+    let s = updater.state(0).expect("a state");
+    assert!(matches!(s.array("mean"), Some(DataRef::BF16(_))) && s.array("weight32").is_none());
 }
 
 #[test]
@@ -43,8 +43,7 @@ fn multi_precision_has_no_effect_on_float32_weights() {
         let mut updater = Updater::new(adamant::create("adam", &json!({"multi_precision": mp})).unwrap());
         let mut w = vec![0.5f32; 3];
         updater.update(&mut [Param::dense(0, &[3], &mut w, &[0.25; 3])]).unwrap();
-        let Some(State::Adam(s)) = updater.state(0) else { panic!("no state") };
-        assert!(s.master().is_none());
+        assert!(updater.state(0).expect("a state").array("weight32").is_none());
         w
     };
     assert_eq!(run(true), run(false));
@@ -69,7 +68,7 @@ proptest! {
         config.base.multi_precision = true;
         let shape = [weight.len()];
         let run = |dtype: DType| {
-            let mut updater = Updater::new(Box::new(adamant::Adam::new(config.clone()).unwrap()));
+            let mut updater = Updater::new(config.build().unwrap());
             // Both start from the half-precision values, so that they see the same inputs.
             let start = to_buffer(&weight, half).as_ref().to_f32();
             let mut w = to_buffer(&start.iter().map(|&x| f64::from(x)).collect::<Vec<_>>(), dtype);
@@ -78,8 +77,12 @@ proptest! {
                 let grad = Grad::Dense(TensorRef { shape: &shape, data: g.as_ref() });
                 updater.update(&mut [Param::new(0, TensorMut { shape: &shape, data: w.as_mut() }, grad)]).unwrap();
             }
-            let Some(State::Adam(s)) = updater.state(0) else { unreachable!() };
-            (w.clone(), s.master().map(<[f32]>::to_vec), bits(s.mean()), bits(s.var()))
+            let s = updater.state(0).expect("a state");
+            let master = s.array("weight32").map(|m| match m {
+                DataRef::F32(m) => m.to_vec(),
+                _ => unreachable!("float32"),
+            });
+            (w.clone(), master, bits(s.array("mean").unwrap()), bits(s.array("var").unwrap()))
         };
         let (single, _, single_mean, single_var) = run(DType::F32);
         let (halved, master, mean, var) = run(half);
@@ -141,8 +144,7 @@ fn float16_moments_underflow_for_small_gradients_without_master_weights() {
         for _ in 0..500 {
             updater.update(&mut [Param::dense(0, &[1], &mut w, &[f16::from_f32(g)])]).unwrap();
         }
-        let Some(State::Adam(s)) = updater.state(0) else { panic!("no state") };
-        let v = match s.var() {
+        let v = match updater.state(0).expect("a state").array("var").unwrap() {
             DataRef::F16(v) => v[0].to_f32(),
             DataRef::F32(v) => v[0],
             _ => unreachable!(),

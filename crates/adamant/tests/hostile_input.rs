@@ -5,8 +5,8 @@
 mod common;
 
 use adamant::{
-    Adam, AdamConfig, DType, Error, Grad, Optimizer, OptimizerConfig, Param, RowSparseRef, State, TensorMut,
-    TensorRef, Updater,
+    AdamConfig, DType, Error, Grad, OptimizerConfig, Param, RowSparseRef, State, TensorMut, TensorRef,
+    Updater,
 };
 use common::to_buffer;
 use serde_json::{json, Value};
@@ -283,6 +283,6 @@ fn non_finite_values_from_rust_are_refused() {
             "clip_gradient",
         ),
     ] {
-        invalid(Adam::new(config).map(|a| a.name()), name);
+        invalid(config.build().map(|a| a.name()), name);
     }
 }

@@ -9,8 +9,7 @@
 mod common;
 
 use adamant::{
-    Adam, AdamConfig, DType, Grad, HalfMath, OptimizerConfig, Param, RowSparseRef, TensorMut, TensorRef,
-    Updater,
+    AdamConfig, DType, Grad, HalfMath, OptimizerConfig, Param, RowSparseRef, TensorMut, TensorRef, Updater,
 };
 use common::to_buffer;
 use proptest::prelude::*;
@@ -151,8 +150,8 @@ proptest! {
         config.lazy_update = c.rows.as_ref().is_some_and(|(_, lazy)| *lazy);
         let param = Param::new(0, TensorMut { shape: &c.shape, data: weight.as_mut() }, gradient);
         let checked = param.check();
-        let Ok(adam) = Adam::new(config) else { return Ok(()) };
-        let mut updater = Updater::new(Box::new(adam));
+        let Ok(adam) = config.build() else { return Ok(()) };
+        let mut updater = Updater::new(adam);
         let updated = updater.update(&mut [param]);
         prop_assert_eq!(checked.is_ok() || updated.is_err(), true, "check refused what update accepted");
         if updated.is_err() {

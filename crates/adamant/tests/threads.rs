@@ -1,15 +1,13 @@
 //! The fused, multi-threaded step gives the same bits for every thread count as the
 //! single-threaded reference (SPEC A.2 item 12), on tensors large enough to be split between
-//! threads: dense, lazy and standard row-sparse, every dtype, master weights on and off.
+//! threads: dense, lazy and standard row-sparse, every dtype, master weights on and off, every
+//! optimizer and rule.
 
 mod common;
 
-use adamant::{
-    AdamConfig, Buffer, DType, Grad, OptimizerConfig, Param, RowSparseRef, State, TensorMut, TensorRef,
-    Updater,
-};
-use common::{bits, first_difference, to_buffer};
-use serde_json::json;
+use adamant::{Buffer, DType, Grad, Param, RowSparseRef, TensorMut, TensorRef, Updater};
+use common::{all_bits, first_difference, to_buffer, updater};
+use serde_json::{json, Value};
 
 /// A deterministic pseudo-random sequence in [-2, 2).
 fn values(n: usize, seed: u64) -> Vec<f64> {
@@ -33,11 +31,9 @@ struct Batch {
 }
 
 impl Batch {
-    /// The weight, master (if any), mean and var bits of every tensor after three steps.
-    fn run(&self, config: &AdamConfig, threads: Option<usize>) -> Vec<Vec<u64>> {
-        let mut config = config.clone();
-        config.use_fused_step = threads.is_some();
-        let mut updater = Updater::new(Box::new(adamant::Adam::new(config).unwrap()));
+    /// The weight and state bits of every tensor after three steps.
+    fn run(&self, (name, config): &(&str, Value), threads: Option<usize>) -> Vec<Vec<u64>> {
+        let mut updater = updater(name, config, threads.is_some());
         updater.set_threads(threads.unwrap_or(1)).unwrap();
         let shapes: Vec<Vec<usize>> = self
             .dense
@@ -79,15 +75,7 @@ impl Batch {
                 .collect();
             updater.update(&mut batch).unwrap();
         }
-        let mut out = Vec::new();
-        for (i, w) in weights.iter().enumerate() {
-            let Some(State::Adam(s)) = updater.state(i) else { unreachable!() };
-            out.push(bits(w.as_ref()));
-            out.extend(s.master().map(|m| bits(adamant::DataRef::F32(m))));
-            out.push(bits(s.mean()));
-            out.push(bits(s.var()));
-        }
-        out
+        all_bits(&updater, &weights)
     }
 }
 
@@ -97,18 +85,24 @@ fn listed_rows(rows: usize, count: usize, seed: u64) -> Vec<i64> {
 
 #[test]
 fn every_thread_count_gives_the_reference_bits() {
+    let optimizers = [
+        ("adam", json!({"wd": 0.01, "clip_gradient": 1.5})),
+        ("adam", json!({"rule": "torch", "wd": 0.01, "amsgrad": true})),
+        ("adamw", json!({"wd": 0.01, "clip_gradient": 1.5})),
+        ("adamw", json!({"rule": "torch", "wd": 0.01})),
+    ];
     for dtype in [DType::F32, DType::F64, DType::F16, DType::BF16] {
-        for (lazy, multi_precision) in [(true, false), (false, true), (false, false)] {
-            let config = AdamConfig {
-                lazy_update: lazy,
-                base: OptimizerConfig {
-                    wd: 0.01,
-                    clip_gradient: Some(1.5),
-                    multi_precision,
-                    ..OptimizerConfig::default()
-                },
-                ..AdamConfig::default()
-            };
+        for ((name, config), (lazy, multi_precision)) in optimizers
+            .iter()
+            .flat_map(|o| [(true, false), (false, true), (false, false)].map(|options| (o, options)))
+        {
+            let mut config = config.clone();
+            (config["lazy_update"], config["multi_precision"]) = (json!(lazy), json!(multi_precision));
+            if lazy && config["rule"] == "torch" {
+                // SparseAdam has neither (and refuses them).
+                (config["wd"], config["amsgrad"]) = (json!(0.0), json!(false));
+            }
+            let config = (*name, config);
             let batch = Batch {
                 dtype,
                 // Larger than the split grain, odd lengths, and many small ones.
@@ -123,7 +117,9 @@ fn every_thread_count_gives_the_reference_bits() {
                 let fused = batch.run(&config, Some(threads));
                 for (k, (want, got)) in reference.iter().zip(&fused).enumerate() {
                     if let Some(diff) = first_difference(&format!("array {k}"), want, got) {
-                        panic!("{dtype} lazy={lazy} mp={multi_precision} threads={threads}: {diff}");
+                        panic!(
+                            "{config:?} {dtype} lazy={lazy} mp={multi_precision} threads={threads}: {diff}"
+                        );
                     }
                 }
             }

@@ -1,7 +1,9 @@
 //! Every validation error, with the index and value it names, and proof that nothing changed
 //! after it: weights, states, counters and `num_update`.
 
-use adamant::{Adam, AdamConfig, Error, Optimizer, OptimizerConfig, Param, State, TensorMut, Updater};
+use adamant::{
+    AdamConfig, DataMut, Error, Optimizer, OptimizerConfig, Param, State, StateMut, TensorMut, Updater,
+};
 use serde_json::json;
 
 fn invalid_hyper(result: Result<Box<dyn Optimizer>, Error>) -> (&'static str, String) {
@@ -55,7 +57,7 @@ fn non_finite_hyper_parameters_are_rejected() {
             "rescale_grad",
         ),
     ] {
-        match Adam::new(config) {
+        match config.build() {
             Err(Error::InvalidHyperParameter { name: got, .. }) => assert_eq!(got, name),
             other => panic!("{name}: expected an error, got {other:?}"),
         }
@@ -73,7 +75,7 @@ fn bad_multipliers_name_their_key() {
 #[test]
 fn registry_errors_name_what_is_wrong() {
     let err = adamant::create("sgd", &json!({})).unwrap_err();
-    assert!(matches!(&err, Error::UnknownOptimizer { known, .. } if known == "adam"), "{err}");
+    assert!(matches!(&err, Error::UnknownOptimizer { known, .. } if known == "adam, adamw"), "{err}");
     let err = adamant::create("adam", &json!({"momentum": 0.9})).unwrap_err();
     assert!(matches!(&err, Error::UnknownHyperParameter { name, .. } if name == "momentum"), "{err}");
     assert!(err.to_string().contains("beta1"), "the error lists the known names: {err}");
@@ -245,14 +247,37 @@ fn a_new_index_in_a_rejected_batch_leaves_no_state_behind() {
 }
 
 #[test]
-fn adam_step_checks_the_whole_batch_before_counting() {
-    let mut adam = Adam::new(AdamConfig::default()).unwrap();
+fn the_batch_step_checks_the_whole_batch_before_counting() {
+    let mut adam = AdamConfig::default().build().unwrap();
     let (mut w0, mut w1, g) = (vec![1.0f32; 3], vec![1.0f32; 3], vec![0.5f32; 3]);
     let mut params = [Param::dense(0, &[3], &mut w0, &g), Param::dense(1, &[3], &mut w1, &g)];
-    let mut state = adam.create_state(&params[0].weight);
-    assert_eq!(adam.step(&mut params, &mut [&mut state]), Err(Error::StateCount { params: 2, states: 1 }));
+    let (mut m, mut v) = ([0.0f32; 3], [0.0f32; 3]);
+    let mut states = [StateMut::new([DataMut::F32(&mut m), DataMut::F32(&mut v)]).unwrap()];
+    assert_eq!(adam.update(&mut params, &mut states), Err(Error::StateCount { params: 2, states: 1 }));
     assert_eq!(adam.base().num_update(), 0);
     assert!(adam.base().update_counts().is_empty());
+}
+
+#[test]
+fn a_borrowed_state_of_the_wrong_arrays_is_refused_before_counting() {
+    let mut adam = AdamConfig::default().build().unwrap();
+    let (mut w, g) = (vec![1.0f32; 3], vec![0.5f32; 3]);
+    let (mut m, mut v, mut short) = ([0.0f32; 3], [0.0f32; 3], [0.0f32; 2]);
+    let mut one = [StateMut::new([DataMut::F32(&mut m)]).unwrap()];
+    let err = adam.update(&mut [Param::dense(4, &[3], &mut w, &g)], &mut one).unwrap_err();
+    assert_eq!(err, Error::StateArrays { index: 4, expected: vec!["mean", "var"], given: 1 });
+    let mut wrong = [StateMut::new([DataMut::F32(&mut v), DataMut::F32(&mut short)]).unwrap()];
+    let err = adam.update(&mut [Param::dense(4, &[3], &mut w, &g)], &mut wrong).unwrap_err();
+    assert_eq!(
+        err,
+        Error::StateArray {
+            index: 4,
+            name: "var",
+            expected: (adamant::DType::F32, 3),
+            given: (adamant::DType::F32, 2)
+        }
+    );
+    assert_eq!((w, adam.base().num_update()), (vec![1.0f32; 3], 0));
 }
 
 /// Runs `bad` as the second entry of a batch whose first is valid; checks the error and that

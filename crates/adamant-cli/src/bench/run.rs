@@ -11,9 +11,9 @@ use crate::progress;
 
 /// Options of `adamant bench`.
 #[derive(Args, Debug)]
-#[command(after_help = "Each step is paired with an adam-shaped streaming loop over arrays of the same \
-size on the same threads (read 4 arrays, write 3); fraction_of_roofline is the median of the paired \
-time ratios, so the figure holds even while the machine's bandwidth drifts.")]
+#[command(after_help = "Each step is paired with a streaming pass over the very arrays it reads and \
+writes (weights, gradients, every state array), on the same threads; fraction_of_roofline is the median \
+of the paired time ratios, so the figure holds even while the machine's bandwidth drifts.")]
 pub struct BenchArgs {
     /// Print one JSON array (one object per scenario) instead of a table.
     #[arg(long)]
@@ -43,6 +43,8 @@ pub struct BenchArgs {
 #[derive(Serialize, Debug)]
 struct Row {
     scenario: String,
+    optimizer: String,
+    rule: String,
     dtype: String,
     elements: usize,
     tensors: usize,
@@ -125,6 +127,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let sparse = scenario.sparse_rows();
         rows.push(Row {
             scenario: scenario.name.clone(),
+            optimizer: scenario.optimizer.to_string(),
+            rule: scenario.rule().to_string(),
             dtype: scenario.dtype(),
             elements: scenario.elements(),
             tensors: scenario.tensors,

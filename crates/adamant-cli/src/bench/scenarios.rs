@@ -1,13 +1,14 @@
-//! What `adamant bench` measures: each scenario builds its arrays and an `Updater`, and can run
-//! one step and one roofline pass.
+//! What `adamant bench` measures: each scenario builds its arrays, an optimizer and the state it
+//! keeps (the bench owns the state and lends it to the optimizer's batch step, as a framework
+//! would), and can run one step and one roofline pass.
 
-use adamant::{Buffer, DType, Grad, Param, RowSparseRef, TensorMut, TensorRef, Updater};
+use adamant::{Buffer, DType, Grad, Layout, Optimizer, Param, RowSparseRef, StateMut, TensorMut, TensorRef};
 use anyhow::Result;
 use rayon::prelude::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::op_by_op::OpByOp;
-use super::stream::{self, Layout};
+use super::roofline::{self, Span};
 
 /// How a scenario updates its parameters.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +36,10 @@ pub struct Scenario {
     pub tensors: usize,
     /// Elements per tensor (dense) or in the table (sparse).
     pub per_tensor: usize,
+    /// The registry name of the optimizer.
+    pub optimizer: &'static str,
+    /// Its configuration, besides what the kind sets.
+    pub config: Value,
 }
 
 impl Scenario {
@@ -43,10 +48,15 @@ impl Scenario {
     pub fn twin(&self) -> Option<Scenario> {
         (self.tensors > 1 && matches!(self.kind, Kind::Dense { .. })).then(|| Scenario {
             name: format!("{} as one tensor", self.name),
-            kind: self.kind,
             tensors: 1,
             per_tensor: self.tensors * self.per_tensor,
+            ..self.clone()
         })
+    }
+
+    /// The rule the optimizer follows (`mxnet` unless the configuration says otherwise).
+    pub fn rule(&self) -> &str {
+        self.config["rule"].as_str().unwrap_or("mxnet")
     }
 }
 
@@ -59,40 +69,86 @@ const M: usize = 1 << 20;
 pub fn all(size: f64) -> Vec<Scenario> {
     let n = |count: usize| ((count as f64 * size).round() as usize).max(1);
     let f32 = Kind::Dense { dtype: DType::F32, multi_precision: false };
-    let dense = |name: &str, kind, tensors: usize, total: usize| Scenario {
+    let scenario = |name: &str, kind, tensors: usize, total: usize, optimizer, config| Scenario {
         name: name.to_string(),
         kind,
         tensors,
         per_tensor: n(total) / tensors,
+        optimizer,
+        config,
     };
-    let sparse = |name: &str, kind| Scenario { name: name.to_string(), kind, tensors: 1, per_tensor: 0 };
+    let adam = |name: &str, kind, tensors: usize, total: usize| {
+        scenario(name, kind, tensors, total, "adam", json!({}))
+    };
+    let sparse = |name: &str, kind| scenario(name, kind, 1, 1, "adam", json!({}));
     let table = |rows: usize| n(rows).max(LISTED_ROWS);
+    let torch = json!({"rule": "torch", "wd": 0.01});
     vec![
-        dense("dense-f32-64Mx1", f32, 1, 64 * M),
-        dense("dense-f32-16Mx1", f32, 1, 16 * M),
-        dense("dense-f32-16Mx256", f32, 256, 16 * M),
-        dense("dense-f32-4096x4096", f32, 4096, 4096 * 4096),
-        dense("dense-f32-10Mx1", f32, 1, 10_000_000),
-        dense("dense-f32-100000x100", f32, 100_000, 10_000_000),
-        dense("dense-f64-16Mx1", Kind::Dense { dtype: DType::F64, multi_precision: false }, 1, 16 * M),
-        dense("dense-bf16-16Mx1", Kind::Dense { dtype: DType::BF16, multi_precision: false }, 1, 16 * M),
-        dense("dense-bf16-mp-16Mx1", Kind::Dense { dtype: DType::BF16, multi_precision: true }, 1, 16 * M),
-        dense("dense-f16-mp-16Mx1", Kind::Dense { dtype: DType::F16, multi_precision: true }, 1, 16 * M),
+        adam("dense-f32-64Mx1", f32, 1, 64 * M),
+        adam("dense-f32-16Mx1", f32, 1, 16 * M),
+        adam("dense-f32-16Mx256", f32, 256, 16 * M),
+        scenario("dense-f32-16Mx256-adamw", f32, 256, 16 * M, "adamw", json!({"wd": 0.01})),
+        scenario("dense-f32-16Mx256-adam-torch", f32, 256, 16 * M, "adam", torch.clone()),
+        scenario("dense-f32-16Mx256-adamw-torch", f32, 256, 16 * M, "adamw", torch),
+        scenario(
+            "dense-f32-16Mx256-adam-torch-amsgrad",
+            f32,
+            256,
+            16 * M,
+            "adam",
+            json!({"rule": "torch", "amsgrad": true}),
+        ),
+        adam("dense-f32-4096x4096", f32, 4096, 4096 * 4096),
+        adam("dense-f32-10Mx1", f32, 1, 10_000_000),
+        adam("dense-f32-100000x100", f32, 100_000, 10_000_000),
+        adam("dense-f64-16Mx1", Kind::Dense { dtype: DType::F64, multi_precision: false }, 1, 16 * M),
+        adam("dense-bf16-16Mx1", Kind::Dense { dtype: DType::BF16, multi_precision: false }, 1, 16 * M),
+        adam("dense-bf16-mp-16Mx1", Kind::Dense { dtype: DType::BF16, multi_precision: true }, 1, 16 * M),
+        adam("dense-f16-mp-16Mx1", Kind::Dense { dtype: DType::F16, multi_precision: true }, 1, 16 * M),
         sparse("lazy-f32-1Mx64", Kind::Lazy { rows: table(1_000_000), row_len: 64 }),
         sparse("lazy-f32-8Mx64", Kind::Lazy { rows: table(8_000_000), row_len: 64 }),
         sparse("standard-f32-1Mx64", Kind::Standard { rows: table(1_000_000), row_len: 64 }),
-        dense("reference-f32-16Mx1", Kind::Reference, 1, 16 * M),
-        dense("op-by-op-f32-16Mx1", Kind::OpByOp, 1, 16 * M),
+        adam("reference-f32-16Mx1", Kind::Reference, 1, 16 * M),
+        adam("op-by-op-f32-16Mx1", Kind::OpByOp, 1, 16 * M),
     ]
 }
 
 impl Scenario {
+    /// The weights' dtype.
+    fn weight_dtype(&self) -> DType {
+        match self.kind {
+            Kind::Dense { dtype, .. } => dtype,
+            _ => DType::F32,
+        }
+    }
+
+    /// The optimizer's configuration: the scenario's, with what its kind sets.
+    fn optimizer_config(&self) -> Value {
+        let mut config = self.config.clone();
+        match self.kind {
+            Kind::Dense { multi_precision, .. } => config["multi_precision"] = json!(multi_precision),
+            Kind::Lazy { .. } => config["lazy_update"] = json!(true),
+            Kind::Reference => config["use_fused_step"] = json!(false),
+            _ => {}
+        }
+        config
+    }
+
+    /// The optimizer of this scenario.
+    fn optimizer(&self) -> Result<Box<dyn Optimizer>> {
+        Ok(adamant::create(self.optimizer, &self.optimizer_config())?)
+    }
+
+    /// The state arrays the optimizer keeps per weight.
+    fn layout(&self) -> Result<Layout> {
+        Ok(self.optimizer()?.layout(self.weight_dtype()))
+    }
+
     /// The dtype's name as reported.
     pub fn dtype(&self) -> String {
         match self.kind {
             Kind::Dense { dtype, multi_precision: true } => format!("{dtype}+f32 master"),
-            Kind::Dense { dtype, .. } => dtype.to_string(),
-            _ => "float32".to_string(),
+            _ => self.weight_dtype().to_string(),
         }
     }
 
@@ -113,21 +169,21 @@ impl Scenario {
             Kind::Lazy { rows, row_len } | Kind::Standard { rows, row_len } => rows.checked_mul(row_len)?,
             _ => self.tensors.checked_mul(self.per_tensor)?,
         };
-        let per_element: u64 = match self.kind {
-            // Half weight and gradient; float32 master, mean and var.
-            Kind::Dense { dtype: DType::F16 | DType::BF16, multi_precision: true } => 16,
-            // Weight, gradient, mean and var in the dtype.
-            Kind::Dense { dtype: DType::F16 | DType::BF16, .. } => 8,
-            Kind::Dense { dtype: DType::F64, .. } => 32,
-            Kind::Dense { .. } => 16,
-            // Weight, mean and var; the listed rows' gradient is small.
-            Kind::Lazy { .. } | Kind::Standard { .. } => 12,
-            Kind::Reference => 16,
-            // Two temporaries besides weight, gradient, mean and var.
+        let per_element = match self.kind {
+            // Weight, gradient, mean and var, and two temporaries.
             Kind::OpByOp => 24,
+            // The weight and its gradient (the listed rows' gradient is small), and the state.
+            _ => {
+                let layout = self.layout().ok()?;
+                let weight = self.weight_dtype().size_bytes();
+                let gradient =
+                    if matches!(self.kind, Kind::Lazy { .. } | Kind::Standard { .. }) { 0 } else { weight };
+                let state = layout.len().checked_mul(layout.dtype.size_bytes())?;
+                weight.checked_add(gradient)?.checked_add(state)?
+            }
         };
         let copies = if self.twin().is_some() { 2 } else { 1 };
-        u64::try_from(elements).ok()?.checked_mul(per_element)?.checked_mul(copies)
+        u64::try_from(elements).ok()?.checked_mul(u64::try_from(per_element).ok()?)?.checked_mul(copies)
     }
 
     /// `(table_rows, rows_touched)` of a sparse scenario.
@@ -143,24 +199,29 @@ impl Scenario {
         }
     }
 
-    /// The memory layout of a step, and how many elements it streams.
-    pub fn traffic(&self) -> (Layout, usize) {
+    /// Elements one step streams per tensor: the touched rows' for a lazy step.
+    fn streamed_elements(&self) -> usize {
         match self.kind {
-            Kind::Dense { dtype: DType::F64, .. } => (Layout::F64, self.elements()),
-            Kind::Dense { multi_precision: true, .. } => (Layout::Mixed, self.elements()),
-            Kind::Dense { dtype: DType::F16 | DType::BF16, .. } => (Layout::Half, self.elements()),
-            Kind::Lazy { row_len, .. } => {
-                (Layout::F32, self.sparse_rows().map_or(0, |(_, touched)| touched) * row_len)
-            }
-            Kind::Standard { .. } => (Layout::NoGrad, self.elements()),
-            _ => (Layout::F32, self.elements()),
+            Kind::Lazy { row_len, .. } => self.sparse_rows().map_or(0, |(_, touched)| touched) * row_len,
+            Kind::Standard { .. } => self.elements(),
+            _ => self.per_tensor,
         }
     }
 
-    /// Bytes read and written by one step.
+    /// Bytes read and written by one step: the weight read and written (only written, with a
+    /// master copy), the gradient read (none for a standard row-sparse step, whose gradient is
+    /// small), every state array read and written.
     pub fn bytes(&self) -> f64 {
-        let (layout, n) = self.traffic();
-        (layout.bytes_per_element() * n) as f64
+        let per_element = match (self.kind, self.layout()) {
+            (Kind::OpByOp, _) | (_, Err(_)) => 28,
+            (kind, Ok(layout)) => {
+                let d = self.weight_dtype().size_bytes();
+                let weight = if layout.master { d } else { 2 * d };
+                let gradient = if matches!(kind, Kind::Standard { .. }) { 0 } else { d };
+                weight + gradient + 2 * layout.len() * layout.dtype.size_bytes()
+            }
+        };
+        (per_element * self.streamed_elements() * self.tensors) as f64
     }
 
     /// Threads the step runs on.
@@ -172,9 +233,9 @@ impl Scenario {
         }
     }
 
-    /// Builds the arrays and the optimizer, and runs one step (which creates the optimizer's
-    /// state). The step runs on the rayon pool it is called from (the bench's), like the
-    /// roofline: a second pool would leave its idle threads spinning against the other's work.
+    /// Builds the arrays, the optimizer and its state, and runs one step. The step runs on the
+    /// rayon pool it is called from (the bench's), like the roofline: a second pool would leave
+    /// its idle threads spinning against the other's work.
     pub fn build(&self) -> Result<Workload> {
         let step = match self.kind {
             Kind::OpByOp => {
@@ -182,15 +243,8 @@ impl Scenario {
                 Step::OpByOp(OpByOp::new(fill(n, 1), fill(n, 2)))
             }
             kind => {
-                let (dtype, config) = match kind {
-                    Kind::Dense { dtype, multi_precision } => {
-                        (dtype, json!({"multi_precision": multi_precision}))
-                    }
-                    Kind::Lazy { .. } => (DType::F32, json!({"lazy_update": true})),
-                    Kind::Reference => (DType::F32, json!({"use_fused_step": false})),
-                    _ => (DType::F32, json!({})),
-                };
-                let updater = Updater::new(adamant::create("adam", &config)?);
+                let optimizer = self.optimizer()?;
+                let dtype = self.weight_dtype();
                 let (shape, grad_len, row_indices) = match kind {
                     Kind::Lazy { rows, row_len } | Kind::Standard { rows, row_len } => {
                         let listed = listed_rows(rows);
@@ -198,15 +252,29 @@ impl Scenario {
                     }
                     _ => (vec![self.per_tensor], self.per_tensor, None),
                 };
-                let weights = (0..self.tensors)
+                let weights: Vec<Buffer> = (0..self.tensors)
                     .map(|i| to_dtype(fill(shape.iter().product(), i as u64), dtype))
                     .collect();
                 let grads =
                     (0..self.tensors).map(|i| to_dtype(fill(grad_len, 1000 + i as u64), dtype)).collect();
-                Step::Updater { updater, shape, weights, grads, row_indices }
+                let layout = optimizer.layout(dtype);
+                let states = weights
+                    .iter()
+                    .map(|w| {
+                        layout
+                            .names()
+                            .map(|name| match name {
+                                "weight32" => Buffer::F32(w.as_ref().to_f32()),
+                                _ => Buffer::zeros(layout.dtype, w.len()),
+                            })
+                            .collect()
+                    })
+                    .collect();
+                Step::Optimizer { optimizer, shape, weights, grads, states, row_indices }
             }
         };
-        let mut work = Workload { step, stream_len: self.traffic().1, kind: self.kind };
+        let standard = matches!(self.kind, Kind::Standard { .. });
+        let mut work = Workload { step, streamed: self.streamed_elements(), standard };
         work.step()?;
         Ok(work)
     }
@@ -215,17 +283,20 @@ impl Scenario {
 /// A scenario ready to run.
 pub struct Workload {
     step: Step,
-    /// Elements the roofline streams per tensor (a prefix of the table for the lazy step).
-    stream_len: usize,
-    kind: Kind,
+    /// Elements the roofline streams per tensor (the touched rows' worth for the lazy step).
+    streamed: usize,
+    /// A standard row-sparse step, whose gradient the roofline does not stream.
+    standard: bool,
 }
 
 enum Step {
-    Updater {
-        updater: Updater,
+    Optimizer {
+        optimizer: Box<dyn Optimizer>,
         shape: Vec<usize>,
         weights: Vec<Buffer>,
         grads: Vec<Buffer>,
+        /// Each tensor's state arrays, in the optimizer's layout.
+        states: Vec<Vec<Buffer>>,
         row_indices: Option<Vec<i64>>,
     },
     OpByOp(OpByOp),
@@ -235,7 +306,7 @@ impl Workload {
     /// One optimizer step over every tensor.
     pub fn step(&mut self) -> Result<()> {
         match &mut self.step {
-            Step::Updater { updater, shape, weights, grads, row_indices } => {
+            Step::Optimizer { optimizer, shape, weights, grads, states, row_indices } => {
                 let (shape, row_indices): (&[usize], Option<&[i64]>) = (shape, row_indices.as_deref());
                 let mut batch: Vec<Param<'_>> = weights
                     .iter_mut()
@@ -251,31 +322,36 @@ impl Workload {
                         Param::new(i, TensorMut { shape, data: w.as_mut() }, grad)
                     })
                     .collect();
-                updater.update(&mut batch)?;
+                let mut states: Vec<StateMut<'_>> = states
+                    .iter_mut()
+                    .map(|arrays| StateMut::new(arrays.iter_mut().map(Buffer::as_mut)))
+                    .collect::<adamant::Result<_>>()?;
+                optimizer.update(&mut batch, &mut states)?;
             }
             Step::OpByOp(op) => op.step(),
         }
         Ok(())
     }
 
-    /// One roofline pass over the arrays the step touches (see `stream`).
+    /// One roofline pass over the arrays the step touches.
     pub fn stream(&mut self) {
+        let zero = roofline::zero();
+        let (len, standard) = (self.streamed, self.standard);
         match &mut self.step {
-            Step::Updater { updater, weights, grads, .. } => {
-                let states = updater.states_mut();
-                let (len, standard) = (self.stream_len, matches!(self.kind, Kind::Standard { .. }));
-                weights.par_iter_mut().zip(grads.par_iter()).zip(states).for_each(|((w, g), (_, state))| {
-                    if standard {
-                        stream::no_grad(w.as_mut(), state)
-                    } else {
-                        let len = len.min(w.len());
-                        stream::dense(w.as_mut(), g.as_ref(), state, len)
-                    }
+            Step::Optimizer { weights, grads, states, .. } => {
+                let tensors = weights.par_iter_mut().zip(grads.par_iter()).zip(states.par_iter_mut());
+                tensors.for_each(|((w, g), state)| {
+                    let len = len.min(w.len());
+                    let rewritten = std::iter::once(w.as_mut()).chain(state.iter_mut().map(Buffer::as_mut));
+                    let read = (!standard).then(|| roofline::bytes(g.as_ref()));
+                    Span::new(rewritten.map(roofline::bytes_mut), read, len).stream(zero);
                 });
             }
             Step::OpByOp(op) => {
                 let n = op.w.len();
-                stream::four(&mut op.w, &op.g, &mut op.m, &mut op.v, n)
+                let rewritten =
+                    [&mut op.w, &mut op.m, &mut op.v].map(|a| roofline::bytes_mut(adamant::DataMut::F32(a)));
+                Span::new(rewritten, Some(roofline::bytes(adamant::DataRef::F32(&op.g))), n).stream(zero);
             }
         }
     }

@@ -12,12 +12,10 @@ use safetensors::SafeTensors;
 
 use super::metadata::{Metadata, CRC_KEY, FORMAT, KEY, VERSION};
 use super::save::safetensors_dtype;
-use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::optimizer::adam::AdamState;
-use crate::optimizer::interface::State;
+use crate::kernel::element::{Buffer, DType};
+use crate::optimizer::state::State;
 use crate::param::Param;
-use crate::tensor::Buffer;
 use crate::updater::Updater;
 
 /// What a weight is, for checking a state file against the weights it is resumed with.
@@ -89,7 +87,6 @@ impl Updater {
         }
         let mut mismatches = Vec::new();
         for (index, state) in self.states() {
-            let State::Adam(state) = state;
             match expected.iter().find(|p| p.index == index) {
                 None => mismatches.push(format!("parameter {index}: in the file but not among the weights")),
                 Some(p) if p.shape != state.shape() || p.dtype != state.dtype() => mismatches.push(format!(
@@ -123,17 +120,18 @@ fn decode_file(bytes: &[u8]) -> Result<Updater> {
     if meta.format != FORMAT {
         return Err(bad(format!("format {:?}, expected {FORMAT:?}", meta.format)));
     }
-    if meta.version != VERSION {
-        return Err(bad(format!("version {} (this build reads version {VERSION})", meta.version)));
+    if !(1..=VERSION).contains(&meta.version) {
+        return Err(bad(format!("version {} (this build reads versions 1 to {VERSION})", meta.version)));
     }
     let mut optimizer = crate::create(&meta.optimizer, &meta.config)?;
     let scheduler = meta.scheduler_state.map(|s| (s.base_lr, s.count, s.cur_step_ind));
     optimizer.base_mut().restore(meta.learning_rate, meta.num_update, &meta.update_counts, scheduler)?;
+    optimizer.restore_scalars(&meta.optimizer_scalars)?;
 
     let mut states = Vec::with_capacity(meta.params.len());
     for param in &meta.params {
         let index = param.index;
-        let mut arrays: Vec<(&str, Buffer)> = Vec::new();
+        let mut arrays: Vec<(String, Buffer)> = Vec::new();
         for array in &param.arrays {
             let name = format!("{index}.{}", array.name);
             let view = file.tensor(&name).map_err(|_| bad(format!("array {name} is missing")))?;
@@ -151,25 +149,12 @@ fn decode_file(bytes: &[u8]) -> Result<Updater> {
                 .into_iter()
                 .find(|&d| safetensors_dtype(d) == view.dtype())
                 .ok_or_else(|| bad(format!("array {name} has dtype {:?}", view.dtype())))?;
-            arrays.push((array.name.as_str(), decode(dtype, view.data())));
+            arrays.push((array.name.clone(), decode(dtype, view.data())));
         }
-        let mut take =
-            |name: &str| arrays.iter().position(|(n, _)| *n == name).map(|i| arrays.swap_remove(i).1);
-        let (mean, var, master) = (take("mean"), take("var"), take("master"));
-        let (Some(mean), Some(var)) = (mean, var) else {
-            return Err(bad(format!("parameter {index}: mean or var is missing")));
-        };
-        let master = match master {
-            None => None,
-            Some(Buffer::F32(m)) => Some(m),
-            Some(_) => return Err(bad(format!("parameter {index}: master is not float32"))),
-        };
-        if !arrays.is_empty() {
-            return Err(bad(format!("parameter {index}: unknown arrays")));
-        }
-        let state = AdamState::from_parts(&param.shape, param.dtype, mean, var, master)
+        let layout = optimizer.layout(param.dtype);
+        let state = State::from_arrays(&layout, &param.shape, param.dtype, arrays)
             .map_err(|e| bad(format!("parameter {index}: {e}")))?;
-        states.push((index, State::Adam(state)));
+        states.push((index, state));
     }
     Updater::with_states(optimizer, states).map_err(bad)
 }

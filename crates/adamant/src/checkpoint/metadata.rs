@@ -5,12 +5,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::dtype::DType;
+use crate::kernel::element::DType;
 
 /// The `format` field's value.
 pub const FORMAT: &str = "adamant-state";
-/// The version this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The version this build writes; it reads this one and every earlier one.
+pub const VERSION: u32 = 2;
 /// The safetensors metadata key holding the document, and the one holding its CRC-32.
 pub const KEY: &str = "adamant";
 /// See [`KEY`].
@@ -34,6 +34,9 @@ pub struct Metadata {
     pub update_counts: Vec<(usize, u64)>,
     /// The scheduler's mutable state, if there is a scheduler.
     pub scheduler_state: Option<SchedulerState>,
+    /// Scalars the optimizer keeps across steps (Nadam's `m_schedule`), by name (version 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub optimizer_scalars: Vec<(String, f64)>,
     pub params: Vec<ParamMeta>,
 }
 
@@ -65,7 +68,8 @@ pub struct ParamMeta {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ArrayMeta {
-    /// `mean`, `var` or `master`.
+    /// The state array's name (`mean`, `var`, `weight32`, ...; version 1 called the master
+    /// copy `master`).
     pub name: String,
     /// The CRC-32 of the tensor's bytes.
     pub crc32: u32,

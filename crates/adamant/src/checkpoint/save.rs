@@ -13,10 +13,8 @@ use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 
 use super::metadata::{ArrayMeta, Metadata, ParamMeta, SchedulerState, CRC_KEY, FORMAT, KEY, VERSION};
-use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::optimizer::interface::State;
-use crate::tensor::DataRef;
+use crate::kernel::element::{DType, DataRef};
 use crate::updater::Updater;
 
 /// The safetensors dtype of `dtype`.
@@ -50,17 +48,11 @@ impl Updater {
         let mut arrays: Vec<(String, DType, Vec<usize>, Vec<u8>)> = Vec::new();
         let mut params = Vec::new();
         for (index, state) in self.states() {
-            let State::Adam(state) = state;
             let mut metas = Vec::new();
-            let mut add = |name: &str, data: DataRef<'_>| {
+            for (name, data) in state.arrays() {
                 let bytes = le_bytes(data);
                 metas.push(ArrayMeta { name: name.to_string(), crc32: crc32fast::hash(&bytes) });
                 arrays.push((format!("{index}.{name}"), data.dtype(), state.shape().to_vec(), bytes));
-            };
-            add("mean", state.mean());
-            add("var", state.var());
-            if let Some(master) = state.master() {
-                add("master", DataRef::F32(master));
             }
             params.push(ParamMeta {
                 index,
@@ -81,6 +73,12 @@ impl Updater {
                 let (base_lr, count, cur_step_ind) = s.state();
                 SchedulerState { base_lr, count, cur_step_ind }
             }),
+            optimizer_scalars: self
+                .optimizer()
+                .scalars()
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), v))
+                .collect(),
             params,
         };
         let document =

@@ -17,13 +17,6 @@ const _: () = assert!(CHUNK.is_multiple_of(16));
 
 /// The conversion instructions a loop may use: AVX2 and F16C where the instruction set in use
 /// has them. Holding one with `avx2` set proves the CPU has both.
-///
-/// ```
-/// use adamant::kernel::convert::{Conversions, CHUNK};
-/// let c = Conversions::current();
-/// let x: [f32; CHUNK] = std::array::from_fn(|i| i as f32 + 0.5);
-/// assert_eq!(c.widen_bf16(&c.narrow_bf16(&x)), x); // small halves are exact in bfloat16
-/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Conversions {
     avx2: bool,

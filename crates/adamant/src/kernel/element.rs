@@ -1,115 +1,303 @@
-//! The Adam update of one element: the only place the formula is written.
+//! Element types: the run-time tag [`DType`], the compile-time trait [`Element`], and slices
+//! and buffers whose element type is known only at run time ([`DataMut`], [`DataRef`],
+//! [`Buffer`]), so that one batch can mix dtypes.
 
-use super::{Real, Scalars};
+use std::fmt;
+use std::ops::Add;
 
-/// `clip(x, b)` as MXNet defines it: `b` if `x > b`, `-b` if `x < -b`, else `x`, so NaN passes.
-#[inline(always)]
-pub fn clip<T: Real>(x: T, bound: T) -> T {
-    if x > bound {
-        bound
-    } else if x < -bound {
-        -bound
-    } else {
-        x
-    }
-}
-
-/// One element of the Adam step: returns the new `(w, m, v)`.
+/// The element type of a weight, gradient or state array, known at run time.
 ///
-/// The operations and their association are MXNet's dense kernel's, so that the result is
-/// bit-identical to it:
+/// The names print as MXNet and NumPy spell them.
 ///
-/// ```text
-/// g = grad * rescale                 (+ w * wd here when wd_before_clip)
-/// g = clip(g, clip)                  (when clip_on)
-/// g = g + w * wd                     (when not wd_before_clip)
-/// m = beta1 * m + (1 - beta1) * g
-/// v = beta2 * v + ((1 - beta2) * g) * g
-/// w = w - (lr * m) / (sqrt(v) + eps)
 /// ```
-///
-/// `wd_before_clip` and `clip_on` are arguments rather than read from `s` so that a loop can
-/// pass constants and have the branches compiled away; the reference loop passes `s`'s fields.
-#[inline(always)]
-pub fn adam<T: Real>(
-    w: T,
-    grad: T,
-    m: T,
-    v: T,
-    s: &Scalars<T>,
-    wd_before_clip: bool,
-    clip_on: bool,
-) -> (T, T, T) {
-    let mut g = grad * s.rescale_grad;
-    if wd_before_clip {
-        g = g + w * s.wd;
-    }
-    if clip_on {
-        g = clip(g, s.clip);
-    }
-    if !wd_before_clip {
-        g = g + w * s.wd;
-    }
-    let m = s.beta1 * m + s.one_minus_beta1 * g;
-    let v = s.beta2 * v + (s.one_minus_beta2 * g) * g;
-    let w = w - (s.lr * m) / (v.sqrt() + s.epsilon);
-    (w, m, v)
+/// use adamant::DType;
+/// assert_eq!(DType::F32.to_string(), "float32");
+/// assert_eq!(DType::F64.size_bytes(), 8);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum DType {
+    /// IEEE binary16.
+    #[serde(rename = "float16")]
+    F16,
+    /// bfloat16 (the upper half of a binary32).
+    #[serde(rename = "bfloat16")]
+    BF16,
+    /// IEEE binary32.
+    #[serde(rename = "float32")]
+    F32,
+    /// IEEE binary64.
+    #[serde(rename = "float64")]
+    F64,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kernel::{StepScalars, WdOrder};
-
-    fn scalars(clip: Option<f32>, wd_order: WdOrder) -> Scalars<f32> {
-        Scalars::new(&StepScalars {
-            lr: 0.01,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-8,
-            wd: 0.5,
-            rescale_grad: 1.0,
-            clip_gradient: clip,
-            wd_order,
-        })
+impl DType {
+    /// Bytes per element.
+    pub fn size_bytes(self) -> usize {
+        match self {
+            DType::F16 | DType::BF16 => 2,
+            DType::F32 => 4,
+            DType::F64 => 8,
+        }
     }
 
-    #[test]
-    fn clip_passes_nan_and_bounds_both_sides() {
-        assert!(clip(f32::NAN, 1.0).is_nan());
-        assert_eq!(clip(3.0f32, 1.0), 1.0);
-        assert_eq!(clip(-3.0f32, 1.0), -1.0);
-        assert_eq!(clip(0.25f32, 1.0), 0.25);
+    /// The MXNet / NumPy name: `float16`, `bfloat16`, `float32`, `float64`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F16 => "float16",
+            DType::BF16 => "bfloat16",
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+        }
+    }
+}
+
+impl DType {
+    /// Whether this is a half-precision type (float16 or bfloat16).
+    pub fn is_half(self) -> bool {
+        matches!(self, DType::F16 | DType::BF16)
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+    impl Sealed for half::f16 {}
+    impl Sealed for half::bf16 {}
+}
+
+/// A Rust type that can hold the elements of a weight: `f32`, `f64`, [`half::f16`] or
+/// [`half::bf16`].
+///
+/// It links the static type to its [`DType`] tag and to the variants of the
+/// dtype-tagged views, so generic code can build a view without a `match`.
+///
+/// ```
+/// use adamant::{DType, Element};
+/// assert_eq!(<f64 as Element>::DTYPE, DType::F64);
+/// ```
+pub trait Element:
+    sealed::Sealed + Copy + Send + Sync + PartialEq + PartialOrd + fmt::Debug + Add<Output = Self> + 'static
+{
+    /// The run-time tag of this type.
+    const DTYPE: DType;
+    /// Zero: the gradient of a row a row-sparse gradient does not list.
+    const ZERO: Self;
+    /// The bit pattern, widened to 64 bits.
+    fn to_bits64(self) -> u64;
+    /// The element with the low bits of `bits` as its bit pattern.
+    fn from_bits64(bits: u64) -> Self;
+    /// Wraps a mutable slice in the dtype-tagged view.
+    fn data_mut(data: &mut [Self]) -> DataMut<'_>;
+    /// Wraps a slice in the dtype-tagged view.
+    fn data_ref(data: &[Self]) -> DataRef<'_>;
+    /// Wraps an owned vector in the dtype-tagged buffer.
+    fn buffer(data: Vec<Self>) -> Buffer;
+    /// The elements of a dtype-tagged view, if they are of this type.
+    fn slice_mut<'s>(data: &'s mut DataMut<'_>) -> Option<&'s mut [Self]>;
+    /// The elements of a dtype-tagged view, if they are of this type.
+    fn slice<'s>(data: &DataRef<'s>) -> Option<&'s [Self]>;
+}
+
+macro_rules! element {
+    ($t:ty, $variant:ident, $zero:expr, $bits:ty) => {
+        impl Element for $t {
+            const DTYPE: DType = DType::$variant;
+            const ZERO: Self = $zero;
+            #[inline(always)]
+            fn to_bits64(self) -> u64 {
+                u64::from(self.to_bits())
+            }
+            #[inline(always)]
+            fn from_bits64(bits: u64) -> Self {
+                <$t>::from_bits(bits as $bits)
+            }
+            fn data_mut(data: &mut [Self]) -> DataMut<'_> {
+                DataMut::$variant(data)
+            }
+            fn data_ref(data: &[Self]) -> DataRef<'_> {
+                DataRef::$variant(data)
+            }
+            fn buffer(data: Vec<Self>) -> Buffer {
+                Buffer::$variant(data)
+            }
+            fn slice_mut<'s>(data: &'s mut DataMut<'_>) -> Option<&'s mut [Self]> {
+                match data {
+                    DataMut::$variant(d) => Some(d),
+                    _ => None,
+                }
+            }
+            fn slice<'s>(data: &DataRef<'s>) -> Option<&'s [Self]> {
+                match *data {
+                    DataRef::$variant(d) => Some(d),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+element!(half::f16, F16, half::f16::ZERO, u16);
+element!(half::bf16, BF16, half::bf16::ZERO, u16);
+element!(f32, F32, 0.0, u32);
+element!(f64, F64, 0.0, u64);
+
+/// A mutable slice whose element type is known at run time.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DataMut<'a> {
+    /// float16 elements.
+    F16(&'a mut [half::f16]),
+    /// bfloat16 elements.
+    BF16(&'a mut [half::bf16]),
+    /// float32 elements.
+    F32(&'a mut [f32]),
+    /// float64 elements.
+    F64(&'a mut [f64]),
+}
+
+/// A shared slice whose element type is known at run time.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum DataRef<'a> {
+    /// float16 elements.
+    F16(&'a [half::f16]),
+    /// bfloat16 elements.
+    BF16(&'a [half::bf16]),
+    /// float32 elements.
+    F32(&'a [f32]),
+    /// float64 elements.
+    F64(&'a [f64]),
+}
+
+impl DataMut<'_> {
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.as_ref().dtype()
     }
 
-    #[test]
-    fn wd_order_decides_whether_decay_is_clipped() {
-        // g = 0.1, w = 2, wd = 0.5, clip = 0.3: before-clip gives clip(1.1) = 0.3,
-        // after-clip gives 0.1 + 1.0 = 1.1.
-        let before = scalars(Some(0.3), WdOrder::BeforeClip);
-        let after = scalars(Some(0.3), WdOrder::AfterClip);
-        let (_, m_before, _) = adam(2.0, 0.1, 0.0, 0.0, &before, true, true);
-        let (_, m_after, _) = adam(2.0, 0.1, 0.0, 0.0, &after, false, true);
-        assert_eq!(m_before, before.one_minus_beta1 * 0.3);
-        assert_eq!(m_after, after.one_minus_beta1 * (0.1 + 2.0 * 0.5));
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.as_ref().len()
     }
 
-    #[test]
-    fn first_step_moves_by_about_lr_times_sign() {
-        let s = Scalars::<f64>::new(&StepScalars {
-            lr: 0.01,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-8,
-            wd: 0.0,
-            rescale_grad: 1.0,
-            clip_gradient: None,
-            wd_order: WdOrder::AfterClip,
-        });
-        // With bias correction folded into lr by the caller, one raw step moves w by
-        // lr * (1-b1) / sqrt(1-b2) ~= 0.0316 * lr in the direction against the gradient.
-        let (w, _, _) = adam(1.0, 3.0, 0.0, 0.0, &s, false, false);
-        let expected = 1.0 - 0.01 * (0.1 / 0.001f64.sqrt());
-        assert!((w - expected).abs() < 1e-6, "{w} vs {expected}");
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A shared view of the same elements.
+    pub fn as_ref(&self) -> DataRef<'_> {
+        match self {
+            DataMut::F16(d) => DataRef::F16(d),
+            DataMut::BF16(d) => DataRef::BF16(d),
+            DataMut::F32(d) => DataRef::F32(d),
+            DataMut::F64(d) => DataRef::F64(d),
+        }
+    }
+}
+
+impl DataRef<'_> {
+    /// The elements widened to float32 (exact for every dtype but float64, which is rounded).
+    pub fn to_f32(&self) -> Vec<f32> {
+        match self {
+            DataRef::F16(d) => d.iter().map(|x| x.to_f32()).collect(),
+            DataRef::BF16(d) => d.iter().map(|x| x.to_f32()).collect(),
+            DataRef::F32(d) => d.to_vec(),
+            DataRef::F64(d) => d.iter().map(|&x| x as f32).collect(),
+        }
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        match self {
+            DataRef::F16(_) => DType::F16,
+            DataRef::BF16(_) => DType::BF16,
+            DataRef::F32(_) => DType::F32,
+            DataRef::F64(_) => DType::F64,
+        }
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            DataRef::F16(d) => d.len(),
+            DataRef::BF16(d) => d.len(),
+            DataRef::F32(d) => d.len(),
+            DataRef::F64(d) => d.len(),
+        }
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Owned, dtype-tagged storage: what optimizer state is made of.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Buffer {
+    /// float16 elements.
+    F16(Vec<half::f16>),
+    /// bfloat16 elements.
+    BF16(Vec<half::bf16>),
+    /// float32 elements.
+    F32(Vec<f32>),
+    /// float64 elements.
+    F64(Vec<f64>),
+}
+
+impl Buffer {
+    /// `len` zeros of `dtype`.
+    pub fn zeros(dtype: DType, len: usize) -> Self {
+        match dtype {
+            DType::F16 => Buffer::F16(vec![half::f16::ZERO; len]),
+            DType::BF16 => Buffer::BF16(vec![half::bf16::ZERO; len]),
+            DType::F32 => Buffer::F32(vec![0.0; len]),
+            DType::F64 => Buffer::F64(vec![0.0; len]),
+        }
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.as_ref().dtype()
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.as_ref().len()
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A shared view of the elements.
+    pub fn as_ref(&self) -> DataRef<'_> {
+        match self {
+            Buffer::F16(d) => DataRef::F16(d),
+            Buffer::BF16(d) => DataRef::BF16(d),
+            Buffer::F32(d) => DataRef::F32(d),
+            Buffer::F64(d) => DataRef::F64(d),
+        }
+    }
+
+    /// A mutable view of the elements.
+    pub fn as_mut(&mut self) -> DataMut<'_> {
+        match self {
+            Buffer::F16(d) => DataMut::F16(d),
+            Buffer::BF16(d) => DataMut::BF16(d),
+            Buffer::F32(d) => DataMut::F32(d),
+            Buffer::F64(d) => DataMut::F64(d),
+        }
     }
 }

@@ -68,7 +68,7 @@ impl Isa {
     /// Returns the level in force: `self`, or the detected level if the CPU lacks `self`.
     ///
     /// ```
-    /// use adamant::kernel::Isa;
+    /// use adamant::Isa;
     /// assert_eq!(Isa::Baseline.set(), Isa::Baseline);
     /// Isa::detected().set();
     /// ```
@@ -99,13 +99,13 @@ macro_rules! multiversion {
             fn avx512<$($gp)*>($($arg: $ty),*) {
                 $body::<$($ga)*>($($arg),*)
             }
-            match $crate::kernel::Isa::current() {
+            match $crate::kernel::isa::Isa::current() {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: Isa::current() is Avx512 only where the CPU has AVX-512F, AVX2 and F16C.
-                $crate::kernel::Isa::Avx512 => unsafe { avx512::<$($gn)*>($($arg),*) },
+                $crate::kernel::isa::Isa::Avx512 => unsafe { avx512::<$($gn)*>($($arg),*) },
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: Isa::current() is Avx2 only where the CPU has AVX2 and F16C.
-                $crate::kernel::Isa::Avx2 => unsafe { avx2::<$($gn)*>($($arg),*) },
+                $crate::kernel::isa::Isa::Avx2 => unsafe { avx2::<$($gn)*>($($arg),*) },
                 _ => $body::<$($ga)*>($($arg),*),
             }
         }

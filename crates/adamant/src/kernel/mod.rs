@@ -1,28 +1,24 @@
-//! Pure functions over slices: one element formula, several loops.
+//! Pure functions over slices: one formula per rule, many loops.
 //!
 //! The kernel knows nothing of parameter indices, names, schedules or files. It takes slices
-//! and a small [`Scalars`] struct and updates in place. The per-element formula
-//! ([`element::adam`]) is written once; every loop calls it, so all loops agree bit for bit.
+//! and a [`Formula`](formula::Formula) (a formula with its scalars) and updates in place. A rule's formula
+//! is written once; every loop calls it (the scalar reference, SIMD at each instruction-set
+//! level, master weights, MXNet's per-operation float16, lazy rows, standard rows), so all loops
+//! agree bit for bit, and adding a rule touches no loop.
 
-pub mod convert;
-pub mod dense;
+pub(crate) mod convert;
+pub(crate) mod dense;
 pub mod element;
-pub mod isa;
-pub mod parallel;
-pub mod per_op;
-pub mod prefetch;
-pub mod real;
-pub mod roofline;
-pub mod rows;
-pub mod scalars;
-pub mod storage;
-pub mod target;
+pub(crate) mod formula;
+pub(crate) mod isa;
+pub(crate) mod parallel;
+pub(crate) mod per_op;
+pub(crate) mod prefetch;
+pub(crate) mod real;
+pub(crate) mod rows;
+pub(crate) mod storage;
+pub(crate) mod target;
 
-pub use dense::Loop;
-pub use isa::Isa;
-pub use per_op::{HalfMath, PerOp};
-pub use real::Real;
-pub use rows::CoalescedRows;
-pub use scalars::{Scalars, StepScalars, WdOrder};
-pub use storage::{Half, Load, Stored};
-pub use target::{Mixed, Plain, Target};
+pub(crate) use dense::Loop;
+pub(crate) use per_op::PerOp;
+pub(crate) use real::Real;

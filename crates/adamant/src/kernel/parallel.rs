@@ -2,8 +2,8 @@
 //! boundary, run the halves with `rayon::join`, until a piece is small. Elements are
 //! independent, so the result is the same bits for every thread count and every split.
 
+use super::element::Element;
 use super::rows::{CoalescedRows, Source};
-use super::storage::Stored;
 use super::target::Target;
 use super::Loop;
 
@@ -15,7 +15,7 @@ const PREFETCH_AHEAD: usize = 4;
 
 /// A split point near `at` at which the weight's element starts a 64-byte cache line, so that
 /// two threads never write the same line of the weight.
-fn aligned<G: Stored, T: Target<G>>(target: &T, at: usize) -> usize {
+fn aligned<G: Element, T: Target<G>>(target: &T, at: usize) -> usize {
     let size = std::mem::size_of::<G>();
     let per_line = (64 / size).max(1);
     let first = target.weight_ptr().align_offset(64) / size;
@@ -26,7 +26,7 @@ fn aligned<G: Stored, T: Target<G>>(target: &T, at: usize) -> usize {
 }
 
 /// The dense update of all of `target` with gradient `g`.
-pub fn dense<G: Stored, T: Target<G>>(mut target: T, g: &[G], l: Loop) {
+pub fn dense<G: Element, T: Target<G>>(mut target: T, g: &[G], l: Loop) {
     let n = target.len();
     let mid = if n <= GRAIN { 0 } else { aligned(&target, n / 2) };
     if mid == 0 || mid >= n {
@@ -38,13 +38,13 @@ pub fn dense<G: Stored, T: Target<G>>(mut target: T, g: &[G], l: Loop) {
 }
 
 /// The lazy update of `target` with `rows`: only the listed rows change.
-pub fn lazy<G: Stored, T: Target<G>>(target: T, rows: &CoalescedRows<'_, G>, l: Loop) {
+pub fn lazy<G: Element, T: Target<G>>(target: T, rows: &CoalescedRows<'_, G>, l: Loop) {
     lazy_rows(target, rows, rows.entries(), 0, l)
 }
 
 /// The standard update of `target` with `rows`: every row changes, unlisted ones with a zero
 /// gradient.
-pub fn standard<G: Stored, T: Target<G>>(target: T, rows: &CoalescedRows<'_, G>, l: Loop) {
+pub fn standard<G: Element, T: Target<G>>(target: T, rows: &CoalescedRows<'_, G>, l: Loop) {
     // No elements (a zero dimension): nothing to update, however many rows the shape has.
     if target.len() == 0 {
         return;
@@ -55,7 +55,7 @@ pub fn standard<G: Stored, T: Target<G>>(target: T, rows: &CoalescedRows<'_, G>,
 
 /// The lazy update: only the rows in `entries` (sorted, distinct, each `>= first_row`) change;
 /// `target` starts at row `first_row`.
-fn lazy_rows<G: Stored, T: Target<G>>(
+fn lazy_rows<G: Element, T: Target<G>>(
     mut target: T,
     rows: &CoalescedRows<'_, G>,
     entries: &[(usize, Source)],
@@ -84,7 +84,7 @@ fn lazy_rows<G: Stored, T: Target<G>>(
 /// The standard update: every row of `target` (which starts at row `first_row`) changes;
 /// rows in `entries` with their gradient, the others with a zero gradient. `zeros` holds at
 /// least `min(GRAIN, target.len())` zeros.
-fn standard_rows<G: Stored, T: Target<G>>(
+fn standard_rows<G: Element, T: Target<G>>(
     mut target: T,
     rows: &CoalescedRows<'_, G>,
     entries: &[(usize, Source)],

@@ -5,36 +5,12 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 use super::storage::Half;
 use super::Real;
 
-/// How half-precision weights without master weights are computed.
-///
-/// ```
-/// assert_eq!(adamant::HalfMath::default(), adamant::HalfMath::RoundOnce);
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HalfMath {
-    /// Each element is computed in float32 and rounded once when stored; hyper-parameters
-    /// stay float32, so `epsilon = 1e-8` does not vanish. The default.
-    #[default]
-    RoundOnce,
-    /// MXNet's float16 kernel: every hyper-parameter is rounded to half, and every operation
-    /// rounds its result to half (so `epsilon = 1e-8` becomes 0 and a zero gradient on zero
-    /// state gives NaN). For parity with MXNet only.
-    PerOp,
-}
-
 /// A half-precision number whose every operation widens to float32, computes once and rounds
 /// back, as MXNet's `half_t` operators do.
 ///
-/// Running the one Adam formula in `PerOp<f16>` reproduces MXNet's float16 kernel bit for bit:
-/// `m = h(h(beta1 * m) + h(h(1 - beta1) * g))`, and so on.
-///
-/// ```
-/// use adamant::kernel::{PerOp, Real};
-/// use half::f16;
-/// let eps = PerOp::<f16>::from_f32(1e-8);
-/// assert_eq!(eps.0, f16::ZERO); // below float16's smallest subnormal
-/// ```
+/// Running a rule's formula in `PerOp<f16>` reproduces MXNet's float16 kernel bit for bit:
+/// `m = h(h(beta1 * m) + h(h(1 - beta1) * g))`, and so on. `epsilon = 1e-8` becomes 0 here,
+/// below float16's smallest subnormal.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
 pub struct PerOp<H>(pub H);
 
@@ -63,11 +39,15 @@ impl<H: Half> Neg for PerOp<H> {
 }
 
 impl<H: Half> Real for PerOp<H> {
-    const ZERO: Self = PerOp(H::ZERO);
     const ONE: Self = PerOp(H::ONE);
     #[inline(always)]
     fn from_f32(x: f32) -> Self {
         PerOp(H::from_f32(x))
+    }
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        // MXNet hands its float16 kernels float32 parameters; a float64 goes through float32.
+        PerOp(H::from_f32(x as f32))
     }
     #[inline(always)]
     fn sqrt(self) -> Self {

@@ -2,7 +2,8 @@
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
-/// A floating-point type the Adam formula computes in: `f32` or `f64`.
+/// A floating-point type a rule's formula computes in: `f32`, `f64`, or MXNet's per-operation
+/// half precision.
 ///
 /// Every operation is one IEEE operation, correctly rounded; nothing here fuses a multiply
 /// and an add, because MXNet's CPU kernels do not and exactness depends on it.
@@ -18,22 +19,31 @@ pub trait Real:
     + Neg<Output = Self>
     + 'static
 {
-    /// 0.
-    const ZERO: Self;
     /// 1.
     const ONE: Self;
     /// The value of a float32 in this type (exact for both types).
     fn from_f32(x: f32) -> Self;
+    /// A float64 rounded to this type (to nearest, ties to even).
+    fn from_f64(x: f64) -> Self;
     /// The correctly rounded square root.
     fn sqrt(self) -> Self;
+    /// Whether this is NaN.
+    #[inline(always)]
+    #[allow(clippy::eq_op)]
+    fn is_nan(self) -> bool {
+        self != self
+    }
 }
 
 impl Real for f32 {
-    const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     #[inline(always)]
     fn from_f32(x: f32) -> Self {
         x
+    }
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        x as f32
     }
     #[inline(always)]
     fn sqrt(self) -> Self {
@@ -42,11 +52,14 @@ impl Real for f32 {
 }
 
 impl Real for f64 {
-    const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     #[inline(always)]
     fn from_f32(x: f32) -> Self {
         f64::from(x)
+    }
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        x
     }
     #[inline(always)]
     fn sqrt(self) -> Self {

@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use super::storage::Stored;
+use super::element::Element;
 use super::target::Target;
 use super::Loop;
 
@@ -23,15 +23,6 @@ pub(crate) enum Source {
 /// Memory is proportional to the listed rows (two words per entry); repeated rows are summed
 /// into a one-row scratch buffer when they are used, by whichever thread updates them. Sorted,
 /// unique indices (the common case) need no sort.
-///
-/// ```
-/// use adamant::kernel::CoalescedRows;
-/// let values = [1.0f32, 1.0, 2.0, 2.0, 4.0, 4.0];
-/// let rows = CoalescedRows::new(&[5, 2, 5], &values, 2);
-/// let mut got = Vec::new();
-/// rows.for_each(|row, grad| got.push((row, grad.to_vec())));
-/// assert_eq!(got, [(2, vec![2.0, 2.0]), (5, vec![5.0, 5.0])]);
-/// ```
 #[derive(Debug)]
 pub struct CoalescedRows<'a, T> {
     values: &'a [T],
@@ -41,7 +32,7 @@ pub struct CoalescedRows<'a, T> {
     rows: Vec<(usize, Source)>,
 }
 
-impl<'a, T: Stored> CoalescedRows<'a, T> {
+impl<'a, T: Element> CoalescedRows<'a, T> {
     /// Coalesces `indices` (each in `0..rows`, checked by the caller) with their `values`
     /// (`indices.len() * row_len` elements).
     pub fn new(indices: &[i64], values: &'a [T], row_len: usize) -> Self {
@@ -58,16 +49,6 @@ impl<'a, T: Stored> CoalescedRows<'a, T> {
             start = end;
         }
         CoalescedRows { values, row_len, order, rows }
-    }
-
-    /// The number of distinct rows.
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    /// Whether no row is listed.
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
     }
 
     /// Calls `f` with each distinct row and its (summed) gradient, in increasing row order.
@@ -140,13 +121,13 @@ fn sorted_order(indices: &[i64]) -> Vec<usize> {
 
 /// The lazy update: only the listed rows change, each by the dense formula with its gradient
 /// row. Work is proportional to the listed rows.
-pub fn lazy<G: Stored>(target: &mut impl Target<G>, rows: &CoalescedRows<'_, G>, l: Loop) {
+pub fn lazy<G: Element>(target: &mut impl Target<G>, rows: &CoalescedRows<'_, G>, l: Loop) {
     rows.for_each(|row, g| target.update(rows.span(row), g, l));
 }
 
 /// The standard update: every row changes; rows that are not listed get a zero gradient, so the
 /// result is bit-identical to the dense update on the densified gradient.
-pub fn standard<G: Stored>(target: &mut impl Target<G>, rows: &CoalescedRows<'_, G>, l: Loop) {
+pub fn standard<G: Element>(target: &mut impl Target<G>, rows: &CoalescedRows<'_, G>, l: Loop) {
     // No elements (a zero dimension): nothing to update, however many rows the shape has.
     if target.len() == 0 {
         return;

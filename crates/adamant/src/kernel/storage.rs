@@ -5,25 +5,17 @@
 //! elements compute in float32 and are rounded once when stored, or, for MXNet's float16
 //! arithmetic, in [`PerOp`], which rounds after every operation.
 
-use std::ops::Add;
-
 use half::{bf16, f16};
 
 use super::convert::{bf16_bits, bf16_to_f32, f16_bits, f16_to_f32, Conversions, CHUNK};
 use super::dense;
+use super::element::Element;
+use super::formula::Formula;
 use super::per_op::PerOp;
-use super::{Real, Scalars};
-
-/// A type elements are stored in: `f32`, `f64`, `f16`, `bf16`.
-///
-/// Addition is what coalescing repeated gradient rows needs (one rounding per addition).
-pub trait Stored: Copy + Send + Sync + Add<Output = Self> + 'static {
-    /// Zero, the gradient of a row a row-sparse gradient does not list.
-    const ZERO: Self;
-}
+use super::Real;
 
 /// How an element stored as `Self` enters and leaves arithmetic in `C`.
-pub trait Load<C: Real>: Stored {
+pub trait Load<C: Real>: Element {
     /// The element as `C` (exact).
     fn load(self) -> C;
     /// `c` rounded to the storage type (to nearest, ties to even; NaN stays NaN).
@@ -32,14 +24,14 @@ pub trait Load<C: Real>: Stored {
     /// [`Loop::Reference`](super::Loop::Reference). The default
     /// is the generic loop built for the baseline instruction set.
     #[inline]
-    fn fused(w: &mut [Self], g: &[Self], m: &mut [Self], v: &mut [Self], s: &Scalars<C>) {
-        dense::generic(w, g, m, v, s)
+    fn fused<R: Formula<C, K>, const K: usize>(w: &mut [Self], g: &[Self], s: [&mut [Self]; K], r: &R) {
+        dense::generic(w, g, s, r)
     }
 }
 
 /// A half-precision storage type: `f16` or `bf16`. Its conversions are written without
 /// branches, so loops over them vectorise; they give the same bits as the `half` crate's.
-pub trait Half: Stored + Load<f32> + PartialOrd {
+pub trait Half: Load<f32> {
     /// One.
     const ONE: Self;
     /// The exact float32 value.
@@ -54,18 +46,6 @@ pub trait Half: Stored + Load<f32> + PartialOrd {
     fn narrow(src: &[f32; CHUNK], c: Conversions) -> [Self; CHUNK];
 }
 
-macro_rules! stored {
-    ($t:ty, $zero:expr) => {
-        impl Stored for $t {
-            const ZERO: Self = $zero;
-        }
-    };
-}
-stored!(f32, 0.0);
-stored!(f64, 0.0);
-stored!(f16, f16::ZERO);
-stored!(bf16, bf16::ZERO);
-
 macro_rules! real {
     ($t:ty) => {
         impl Load<$t> for $t {
@@ -78,8 +58,13 @@ macro_rules! real {
                 c
             }
             #[inline]
-            fn fused(w: &mut [Self], g: &[Self], m: &mut [Self], v: &mut [Self], s: &Scalars<$t>) {
-                dense::simd(w, g, m, v, s)
+            fn fused<R: Formula<$t, K>, const K: usize>(
+                w: &mut [Self],
+                g: &[Self],
+                s: [&mut [Self]; K],
+                r: &R,
+            ) {
+                dense::simd(w, g, s, r)
             }
         }
     };
@@ -139,8 +124,13 @@ macro_rules! half {
                 Half::from_f32(c)
             }
             #[inline]
-            fn fused(w: &mut [Self], g: &[Self], m: &mut [Self], v: &mut [Self], s: &Scalars<f32>) {
-                dense::half_chunks(w, g, m, v, s)
+            fn fused<R: Formula<f32, K>, const K: usize>(
+                w: &mut [Self],
+                g: &[Self],
+                s: [&mut [Self]; K],
+                r: &R,
+            ) {
+                dense::half_chunks(w, g, s, r)
             }
         }
 

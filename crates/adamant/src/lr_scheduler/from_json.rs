@@ -84,11 +84,10 @@ impl LrScheduler {
             }
         };
         let modes = [("linear", WarmupMode::Linear), ("constant", WarmupMode::Constant)];
-        let mode = f.choice("warmup_mode", &modes, "must be linear or constant")?.unwrap_or_default();
+        let mode = f.choice("warmup_mode", &modes)?.unwrap_or_default();
         let steps = f.u64("warmup_steps")?.unwrap_or(0);
         let begin = f.f64("warmup_begin_lr")?.unwrap_or(0.0);
-        let past =
-            f.choice("past_max_update", &PAST_MAX_UPDATE, "must be value_at_max_update or keep_last")?;
+        let past = f.choice("past_max_update", &PAST_MAX_UPDATE)?;
         Ok(scheduler.with_warmup(steps, begin, mode)?.with_past_max_update(past.unwrap_or_default()))
     }
 }

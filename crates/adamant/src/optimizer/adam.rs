@@ -1,410 +1,468 @@
-//! Adam as MXNet computes it.
+//! Adam, as MXNet computes it (`rule = "mxnet"`, the default) or as PyTorch does
+//! (`rule = "torch"`).
 //!
-//! Kingma & Ba, "Adam: A Method for Stochastic Optimization" (ICLR 2015), in the form of
-//! Apache MXNet's `adam_update` operator. For parameter index `i` at its `t`-th update:
+//! Kingma & Ba, "Adam: A Method for Stochastic Optimization" (ICLR 2015), in the form of Apache
+//! MXNet's `adam_update` operator. For parameter index `i` at its `t`-th update:
 //!
 //! ```text
-//! lr_t = lr * lr_mult(i) * sqrt(1 - beta2^t) / (1 - beta1^t)      (float64, then float32)
+//! lr_t = lr * lr_mult(i) * sqrt(1 - beta2^t) / (1 - beta1^t)      (float64, then as MXNet reads it)
 //! g    = clip(grad * rescale_grad) + wd * wd_mult(i) * w           (1.x order: clip(... + wd*w))
 //! m    = beta1 * m + (1 - beta1) * g
 //! v    = beta2 * v + ((1 - beta2) * g) * g
 //! w    = w - (lr_t * m) / (sqrt(v) + epsilon)
 //! ```
 //!
-//! The bias correction is folded into the rate and `epsilon` is added outside the square
-//! root unscaled, so this is **not** PyTorch's `torch.optim.Adam`: MXNet with `epsilon = e`
-//! behaves like PyTorch with `eps = e / sqrt(1 - beta2^t)`. Weight decay is the coupled L2
-//! term (not AdamW's decoupled decay).
+//! The bias correction is folded into the rate and `epsilon` is added outside the square root
+//! unscaled, so MXNet's Adam is **not** PyTorch's `torch.optim.Adam`: MXNet with `epsilon = e`
+//! behaves like PyTorch with `eps = e / sqrt(1 - beta2^t)`. Weight decay is the coupled L2 term
+//! (not AdamW's decoupled decay). Under `rule = "torch"` the update is PyTorch's instead (see
+//! `torch_adam.rs`), with its `amsgrad` and `maximize` options.
 
-use half::{bf16, f16};
-use rayon::prelude::*;
+use serde_json::{json, Value};
 
-use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::kernel::{
-    parallel, rows, CoalescedRows, HalfMath, Loop, Mixed, PerOp, Plain, Scalars, StepScalars, Stored, Target,
-};
-use crate::optimizer::adam_config::AdamConfig;
-use crate::optimizer::base::{Journal, OptimizerBase};
-use crate::optimizer::interface::{Optimizer, State};
-use crate::optimizer::kernel_values;
-use crate::param::{Grad, Param};
-use crate::tensor::{same_shape, shape_len, Buffer, DataMut, DataRef, Shape, TensorMut};
+use crate::json_fields::JsonFields;
+use crate::kernel::element::DType;
+use crate::kernel::formula::{clip, Factory, Formula};
+use crate::kernel::{Loop, Real};
+use crate::optimizer::algorithm::{Algorithm, Counted};
+use crate::optimizer::config::OptimizerConfig;
+use crate::optimizer::dispatch::{self, Options};
+use crate::optimizer::engine::Engine;
+use crate::optimizer::interface::Optimizer;
+use crate::optimizer::kernel_values::{self, nearest, Read};
+use crate::optimizer::mxnet_float::float_field;
+use crate::optimizer::options::{Choice, HalfMath, Rule, WdOrder};
+use crate::optimizer::state::{Layout, StateMut};
+use crate::optimizer::torch_adam::{self, Decay};
+use crate::param::Param;
 
-/// Adam's state for one parameter: the first and second moments, and for half-precision
-/// weights with `multi_precision` a float32 master copy of the weight.
+/// Adam's configuration: the base hyper-parameters plus Adam's own.
 ///
-/// The moments are kept in the weight's dtype, or in float32 with a master copy. Built only by
-/// [`Adam`] (so the arrays always match the shape); read with the accessors.
+/// `Default` gives MXNet 2.0's defaults (`beta1` 0.9, `beta2` 0.999, `epsilon` 1e-8,
+/// `lazy_update` false, `use_fused_step` true, `wd_order` after_clip, `rule` mxnet; learning
+/// rate 0.001 when neither a rate nor a scheduler is given).
+///
+/// ```
+/// use adamant::{AdamConfig, OptimizerConfig};
+/// let config = AdamConfig {
+///     beta2: 0.99,
+///     base: OptimizerConfig { learning_rate: Some(0.01), wd: 1e-4, ..Default::default() },
+///     ..AdamConfig::default()
+/// };
+/// let adam = config.build()?;
+/// assert_eq!(adam.learning_rate(), 0.01);
+/// # Ok::<(), adamant::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
-pub struct AdamState {
-    shape: Shape,
-    dtype: DType,
-    mean: Buffer,
-    var: Buffer,
-    master: Option<Vec<f32>>,
+pub struct AdamConfig {
+    /// The hyper-parameters every optimizer has.
+    pub base: OptimizerConfig,
+    /// Decay of the first moment, in [0, 1) (and below 1 as the kernel reads it).
+    pub beta1: f64,
+    /// Decay of the second moment, in [0, 1) (and below 1 as the kernel reads it).
+    pub beta2: f64,
+    /// Added to `sqrt(v)` (MXNet: not bias-corrected); > 0, also as the kernel reads it.
+    pub epsilon: f64,
+    /// With row-sparse gradients: update only the listed rows.
+    pub lazy_update: bool,
+    /// Whether [`Optimizer::update`] runs the fused loop (true) or the scalar reference. Both
+    /// give the same bits.
+    pub use_fused_step: bool,
+    /// Where weight decay joins the gradient (MXNet's rule).
+    pub wd_order: WdOrder,
+    /// Whose arithmetic: MXNet's (the default) or PyTorch's.
+    pub rule: Rule,
+    /// PyTorch's AMSGrad (rule torch only): divide by the running maximum of `v`.
+    pub amsgrad: bool,
+    /// PyTorch's `maximize` (rule torch only): ascend the gradient.
+    pub maximize: bool,
 }
 
-impl AdamState {
-    /// A state from its arrays (a checkpoint's), checked against the shape and dtype of the
-    /// weight it belongs to: moments in the weight's dtype, or float32 moments and a float32
-    /// master copy for a half-precision weight.
-    pub(crate) fn from_parts(
-        shape: &[usize],
-        dtype: DType,
-        mean: Buffer,
-        var: Buffer,
-        master: Option<Vec<f32>>,
-    ) -> std::result::Result<Self, String> {
-        let len = shape_len(shape).ok_or_else(|| format!("shape {shape:?} is too large"))?;
-        let moments = if master.is_some() { DType::F32 } else { dtype };
-        if master.is_some() && !dtype.is_half() {
-            return Err(format!("a master copy for a {dtype} weight"));
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            base: OptimizerConfig::default(),
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            lazy_update: false,
+            use_fused_step: true,
+            wd_order: WdOrder::AfterClip,
+            rule: Rule::Mxnet,
+            amsgrad: false,
+            maximize: false,
         }
-        for (name, array) in [("mean", &mean), ("var", &var)] {
-            if array.dtype() != moments || array.len() != len {
-                return Err(format!(
-                    "{name} is {} x {}, expected {moments} x {len}",
-                    array.dtype(),
-                    array.len()
-                ));
+    }
+}
+
+const KEYS: [&str; 9] =
+    ["beta1", "beta2", "epsilon", "lazy_update", "use_fused_step", "wd_order", "rule", "amsgrad", "maximize"];
+
+/// `name` is refused under `rule`, with `instead`.
+fn not_under(name: &'static str, value: impl ToString, rule: Rule, instead: &str) -> Error {
+    Error::InvalidHyperParameter {
+        name,
+        value: value.to_string(),
+        reason: format!("is not an option of rule {}; {instead}", rule.name()),
+    }
+}
+
+impl AdamConfig {
+    /// Every hyper-parameter name the registry accepts for Adam.
+    pub fn keys() -> Vec<&'static str> {
+        OptimizerConfig::KEYS.iter().chain(&KEYS).copied().collect()
+    }
+
+    /// Checks every value as given and as the kernel reads it, and that each option belongs
+    /// to the rule.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperParameter`] for the first value at fault.
+    pub fn validate(&self) -> Result<()> {
+        let read = self.read();
+        self.base.validate_as(read)?;
+        self.check_rescale_grad(self.base.rescale_grad)?;
+        Algorithm::validate(self, &self.base)
+    }
+
+    /// Validates the configuration and builds the optimizer.
+    ///
+    /// # Errors
+    /// As [`AdamConfig::validate`].
+    pub fn build(&self) -> Result<Box<dyn Optimizer>> {
+        Ok(Box::new(Engine::new(self.clone())?))
+    }
+
+    /// The configuration as a JSON object of MXNet's argument names, which
+    /// [`AdamConfig::from_json`] reads back to an equal configuration.
+    ///
+    /// ```
+    /// let c = adamant::AdamConfig { beta1: 0.8, ..Default::default() };
+    /// assert_eq!(adamant::AdamConfig::from_json(&c.to_json()).unwrap(), c);
+    /// ```
+    pub fn to_json(&self) -> Value {
+        Algorithm::to_json(self, &self.base)
+    }
+
+    /// Reads a configuration from a JSON object of MXNet's argument names; absent keys and
+    /// `null` keep the defaults. The values are not validated here ([`AdamConfig::build`] does).
+    ///
+    /// # Errors
+    /// An unknown key, or a value of the wrong type, naming the key.
+    ///
+    /// ```
+    /// let c = adamant::AdamConfig::from_json(&serde_json::json!(
+    ///     {"learning_rate": 0.01, "beta1": 0.8, "clip_gradient": null})).unwrap();
+    /// assert_eq!((c.beta1, c.base.learning_rate), (0.8, Some(0.01)));
+    /// ```
+    pub fn from_json(value: &Value) -> Result<Self> {
+        let keys = Self::keys();
+        let f = JsonFields::new("adam", value, &keys)?;
+        let mut config = AdamConfig::default();
+        let defaults = AdamConfig::default();
+        for key in f.keys() {
+            if config.base.set_json(&f, key)? {
+                continue;
+            }
+            match key {
+                "beta1" => config.beta1 = f.f64(key)?.unwrap_or(defaults.beta1),
+                "beta2" => config.beta2 = f.f64(key)?.unwrap_or(defaults.beta2),
+                "epsilon" => config.epsilon = f.f64(key)?.unwrap_or(defaults.epsilon),
+                "lazy_update" => config.lazy_update = f.bool(key)?.unwrap_or(defaults.lazy_update),
+                "use_fused_step" => config.use_fused_step = f.bool(key)?.unwrap_or(defaults.use_fused_step),
+                "wd_order" => config.wd_order = WdOrder::read(&f)?,
+                "rule" => config.rule = Rule::read(&f)?,
+                "amsgrad" => config.amsgrad = f.bool(key)?.unwrap_or(false),
+                "maximize" => config.maximize = f.bool(key)?.unwrap_or(false),
+                _ => unreachable!("JsonFields::new admitted only known keys"),
             }
         }
-        if master.as_ref().is_some_and(|m| m.len() != len) {
-            return Err(format!("master has the wrong length, expected {len}"));
-        }
-        Ok(AdamState { shape: Shape::new(shape), dtype, mean, var, master })
+        Ok(config)
     }
 
-    /// The shape of the weight this state belongs to.
-    pub fn shape(&self) -> &[usize] {
-        self.shape.as_slice()
-    }
-
-    /// The first moment `m`.
-    pub fn mean(&self) -> DataRef<'_> {
-        self.mean.as_ref()
-    }
-
-    /// The second moment `v`.
-    pub fn var(&self) -> DataRef<'_> {
-        self.var.as_ref()
-    }
-
-    /// The float32 master copy of the weight (half-precision weights with `multi_precision`).
-    pub fn master(&self) -> Option<&[f32]> {
-        self.master.as_deref()
-    }
-
-    /// The first and second moments and the master copy, to change in place (their shapes
-    /// and dtypes cannot change).
-    pub fn arrays_mut(&mut self) -> (DataMut<'_>, DataMut<'_>, Option<&mut [f32]>) {
-        (self.mean.as_mut(), self.var.as_mut(), self.master.as_deref_mut())
-    }
-
-    /// The dtype of the weight this state belongs to.
-    pub fn dtype(&self) -> DType {
-        self.dtype
-    }
-}
-
-/// The Adam optimizer: configuration plus counters and scheduler.
-///
-/// ```
-/// use adamant::{Adam, AdamConfig, Optimizer, Param};
-/// let mut adam = Adam::new(AdamConfig::default()).unwrap();
-/// let (mut w, g) = (vec![0.5f64; 4], vec![0.1f64; 4]);
-/// let mut params = [Param::dense(0, &[2, 2], &mut w, &g)];
-/// let mut state = adam.create_state(&params[0].weight);
-/// adam.step(&mut params, &mut [&mut state]).unwrap();
-/// assert!(w.iter().all(|&x| x < 0.5));
-/// ```
-#[derive(Debug, Clone)]
-pub struct Adam {
-    base: OptimizerBase,
-    beta1: f64,
-    beta2: f64,
-    epsilon: f64,
-    lazy_update: bool,
-    use_fused_step: bool,
-    /// `(t, 1 - beta1^t, 1 - beta2^t)` of the last step: batches usually share `t`.
-    bias_correction: (u64, f64, f64),
-    /// The scalars of each step of the batch in progress, and what counting it changed (kept
-    /// to reuse their allocations).
-    plan: Vec<StepScalars>,
-    journal: Journal,
-}
-
-/// What one tensor's step takes from the batch order: its count `t`, the scheduler's rate at
-/// that point, and the bias-correction terms of `t`.
-#[derive(Debug, Clone, Copy)]
-struct Counted {
-    t: u64,
-    base_lr: f64,
-    coef1: f64,
-    coef2: f64,
-}
-
-impl Adam {
-    /// The rate used when neither a rate nor a scheduler is configured.
-    pub const DEFAULT_LEARNING_RATE: f64 = 0.001;
-
-    /// Validates `config` and builds the optimizer.
-    pub fn new(config: AdamConfig) -> Result<Self> {
-        config.validate()?;
-        let AdamConfig { base, beta1, beta2, epsilon, lazy_update, use_fused_step } = config;
-        Ok(Adam {
-            base: OptimizerBase::new(base, Self::DEFAULT_LEARNING_RATE)?,
+    fn torch(&self) -> torch_adam::Config {
+        let (beta1, beta2, epsilon) = (self.beta1, self.beta2, self.epsilon);
+        torch_adam::Config {
             beta1,
             beta2,
             epsilon,
-            lazy_update,
-            use_fused_step,
-            bias_correction: (0, 0.0, 0.0),
-            plan: Vec::new(),
-            journal: Journal::default(),
-        })
-    }
-
-    /// The configuration it was built with.
-    pub fn config(&self) -> AdamConfig {
-        AdamConfig {
-            base: self.base.config().clone(),
-            beta1: self.beta1,
-            beta2: self.beta2,
-            epsilon: self.epsilon,
-            lazy_update: self.lazy_update,
-            use_fused_step: self.use_fused_step,
+            amsgrad: self.amsgrad,
+            maximize: self.maximize,
+            decay: Decay::Coupled,
         }
-    }
-
-    /// The reference step: a plain loop over elements, one tensor after another, on the
-    /// calling thread. It is the definition of the result.
-    pub fn step(&mut self, params: &mut [Param<'_>], states: &mut [&mut State]) -> Result<()> {
-        self.run(params, states, Loop::Reference)
-    }
-
-    /// The fast step: the same arithmetic as [`Adam::step`], bit for bit, with SIMD loops and
-    /// the whole batch shared between the threads of the current rayon pool.
-    pub fn fused_step(&mut self, params: &mut [Param<'_>], states: &mut [&mut State]) -> Result<()> {
-        self.run(params, states, Loop::Fused)
-    }
-
-    fn run(&mut self, params: &mut [Param<'_>], states: &mut [&mut State], l: Loop) -> Result<()> {
-        if params.len() != states.len() {
-            return Err(Error::StateCount { params: params.len(), states: states.len() });
-        }
-        let checks = params.par_iter().zip(states.par_iter());
-        checks.try_for_each(|(param, state)| self.check(param, Some(state)))?;
-        let mut plan = std::mem::take(&mut self.plan);
-        if let Err(e) = self.plan(params, &mut plan) {
-            self.plan = plan;
-            return Err(e);
-        }
-        let (lazy, half_math) = (self.lazy_update, self.base.config().half_math);
-        let each = |((param, state), scalars): ((&mut Param<'_>, &mut &mut State), &StepScalars)| {
-            let State::Adam(state) = &mut **state;
-            apply(param, state, scalars, lazy, half_math, l)
-        };
-        match l {
-            Loop::Reference => params.iter_mut().zip(states.iter_mut()).zip(&plan).for_each(each),
-            Loop::Fused => params.par_iter_mut().zip(states.par_iter_mut()).zip(&plan).for_each(each),
-        }
-        self.plan = plan;
-        Ok(())
-    }
-
-    /// Counts every parameter's update and computes the scalars of its step, in batch order
-    /// (counting and the scheduler follow it). A scalar that is degenerate as the kernel reads
-    /// it refuses the batch: the counting is undone and nothing has changed.
-    fn plan(&mut self, params: &[Param<'_>], plan: &mut Vec<StepScalars>) -> Result<()> {
-        plan.clear();
-        let mut journal = std::mem::take(&mut self.journal);
-        self.base.begin_counting(&mut journal);
-        let mut planned = Ok(());
-        for param in params {
-            let counted = self.count(param.index, &mut journal);
-            match self.scalars(param.index, &counted) {
-                Ok(scalars) => plan.push(scalars),
-                Err(e) => {
-                    planned = Err(e);
-                    break;
-                }
-            }
-        }
-        if planned.is_err() {
-            self.base.undo(&journal);
-        }
-        self.journal = journal;
-        planned
-    }
-
-    /// Counts the update of `index` and reads the scheduler (MXNet's Python `Adam.update`
-    /// does both before anything else).
-    fn count(&mut self, index: usize, journal: &mut Journal) -> Counted {
-        let t = self.base.count_update(index, journal);
-        let base_lr = self.base.base_lr();
-        if self.bias_correction.0 != t {
-            let tf = t as f64;
-            self.bias_correction = (t, 1.0 - self.beta1.powf(tf), 1.0 - self.beta2.powf(tf));
-        }
-        let (_, coef1, coef2) = self.bias_correction;
-        Counted { t, base_lr, coef1, coef2 }
-    }
-
-    /// The scalars of the step of `index` (MXNet's Python `Adam.update`, up to the operator
-    /// call): multipliers, the bias-corrected rate, everything as the kernel reads it. The
-    /// configuration was validated; the rate and decay of this step are checked here.
-    fn scalars(&self, index: usize, c: &Counted) -> Result<StepScalars> {
-        let config = self.base.config();
-        debug_assert!(c.t >= 1);
-        let lr_t = self.base.lr_for(index, c.base_lr) * (c.coef2.sqrt() / c.coef1);
-        let what = "the bias-corrected rate lr * lr_mult * sqrt(1 - beta2^t) / (1 - beta1^t)";
-        let lr = kernel_values::step_value("learning_rate", c.base_lr, index, c.t, what, lr_t)?;
-        let wd =
-            kernel_values::step_value("wd", config.wd, index, c.t, "wd * wd_mult", self.base.wd_for(index))?;
-        Ok(StepScalars {
-            lr,
-            beta1: kernel_values::read(self.beta1),
-            beta2: kernel_values::read(self.beta2),
-            epsilon: kernel_values::read(self.epsilon),
-            wd,
-            rescale_grad: kernel_values::read(config.rescale_grad),
-            clip_gradient: config.clip().map(kernel_values::read),
-            wd_order: config.wd_order,
-        })
     }
 }
 
-/// Runs one parameter's elements through the chosen loop, in the arithmetic its dtype and
-/// options call for.
-fn apply(
-    param: &mut Param<'_>,
-    state: &mut AdamState,
-    s: &StepScalars,
-    lazy: bool,
-    half_math: HalfMath,
-    l: Loop,
-) {
-    let row_len = param.row_len();
-    let (grad, row_indices) = match param.grad {
-        Grad::Dense(g) => (g.data, None),
-        Grad::RowSparse(g) => (g.values, Some(g.row_indices)),
-    };
-    let sparse = row_indices.map(|rows| Sparse { rows, row_len, lazy });
-    let per_op = half_math == HalfMath::PerOp;
-    let AdamState { mean, var, master, .. } = state;
-    match (&mut param.weight.data, grad, mean, var, master) {
-        (DataMut::F32(w), DataRef::F32(g), Buffer::F32(m), Buffer::F32(v), None) => {
-            run(Plain { w, m, v, s: Scalars::<f32>::new(s) }, g, sparse, l)
-        }
-        (DataMut::F64(w), DataRef::F64(g), Buffer::F64(m), Buffer::F64(v), None) => {
-            run(Plain { w, m, v, s: Scalars::<f64>::new(s) }, g, sparse, l)
-        }
-        (DataMut::F16(w), DataRef::F16(g), Buffer::F32(m), Buffer::F32(v), Some(master)) => {
-            run(Mixed { w, master, m, v, s: Scalars::new(s) }, g, sparse, l)
-        }
-        (DataMut::BF16(w), DataRef::BF16(g), Buffer::F32(m), Buffer::F32(v), Some(master)) => {
-            run(Mixed { w, master, m, v, s: Scalars::new(s) }, g, sparse, l)
-        }
-        (DataMut::F16(w), DataRef::F16(g), Buffer::F16(m), Buffer::F16(v), None) if per_op => {
-            run(Plain { w, m, v, s: Scalars::<PerOp<f16>>::new(s) }, g, sparse, l)
-        }
-        (DataMut::F16(w), DataRef::F16(g), Buffer::F16(m), Buffer::F16(v), None) => {
-            run(Plain { w, m, v, s: Scalars::<f32>::new(s) }, g, sparse, l)
-        }
-        (DataMut::BF16(w), DataRef::BF16(g), Buffer::BF16(m), Buffer::BF16(v), None) if per_op => {
-            run(Plain { w, m, v, s: Scalars::<PerOp<bf16>>::new(s) }, g, sparse, l)
-        }
-        (DataMut::BF16(w), DataRef::BF16(g), Buffer::BF16(m), Buffer::BF16(v), None) => {
-            run(Plain { w, m, v, s: Scalars::<f32>::new(s) }, g, sparse, l)
-        }
-        _ => unreachable!("Adam::check accepted only states made for this weight"),
-    }
+/// The scalars of one step of MXNet's Adam, as its kernel reads them (`clip` infinite when
+/// clipping is off, which leaves every gradient as it is).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MxnetScalars {
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    epsilon: f32,
+    wd: f32,
+    rescale_grad: f32,
+    clip: f32,
 }
 
-/// How a row-sparse gradient is applied.
-struct Sparse<'a> {
-    rows: &'a [i64],
-    row_len: usize,
-    lazy: bool,
+/// One step's scalars under either rule.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum AdamStep {
+    Mxnet(MxnetScalars),
+    Torch(torch_adam::Scalars),
 }
 
-/// One tensor's update; `sparse` is `None` for a dense gradient. The reference runs on the
-/// calling thread; the fused loop shares the tensor between threads.
-fn run<G: Stored>(mut target: impl Target<G>, g: &[G], sparse: Option<Sparse<'_>>, l: Loop) {
-    let rows = sparse.as_ref().map(|s| CoalescedRows::new(s.rows, g, s.row_len));
-    let lazy = sparse.is_some_and(|s| s.lazy);
-    match (l, rows) {
-        (Loop::Reference, None) => {
-            let len = target.len();
-            target.update(0..len, g, l)
-        }
-        (Loop::Reference, Some(rows)) if lazy => rows::lazy(&mut target, &rows, l),
-        (Loop::Reference, Some(rows)) => rows::standard(&mut target, &rows, l),
-        (Loop::Fused, None) => parallel::dense(target, g, l),
-        (Loop::Fused, Some(rows)) if lazy => parallel::lazy(target, &rows, l),
-        (Loop::Fused, Some(rows)) => parallel::standard(target, &rows, l),
-    }
-}
+impl Algorithm for AdamConfig {
+    const NAME: &'static str = "adam";
+    const DEFAULT_LEARNING_RATE: f64 = 0.001;
+    type Step = AdamStep;
 
-impl Optimizer for Adam {
-    fn name(&self) -> &'static str {
-        "adam"
-    }
-
-    fn config_json(&self) -> serde_json::Value {
-        self.config().to_json()
-    }
-
-    fn base(&self) -> &OptimizerBase {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut OptimizerBase {
+    fn base_mut(&mut self) -> &mut OptimizerConfig {
         &mut self.base
     }
 
-    fn create_state(&self, weight: &TensorMut<'_>) -> State {
-        let dtype = weight.data.dtype();
-        // The weight holds as many elements as its shape (checked before a state is created).
-        let len = weight.data.len();
-        // As MXNet's create_state_multi_precision, and for bfloat16 too: a float32 master copy
-        // and float32 moments. Other dtypes ignore multi_precision.
-        let master =
-            (self.base.config().multi_precision && dtype.is_half()).then(|| weight.data.as_ref().to_f32());
-        let moments = if master.is_some() { DType::F32 } else { dtype };
-        State::Adam(AdamState {
-            shape: Shape::new(weight.shape),
-            dtype,
-            mean: Buffer::zeros(moments, len),
-            var: Buffer::zeros(moments, len),
-            master,
-        })
+    fn read(&self) -> Read {
+        match self.rule {
+            Rule::Mxnet => float_field,
+            Rule::Torch => nearest,
+        }
     }
 
-    fn check(&self, param: &Param<'_>, state: Option<&State>) -> Result<()> {
-        param.check()?;
-        if let Some(State::Adam(state)) = state {
-            let weight = &param.weight;
-            if !same_shape(state.shape(), weight.shape) || state.dtype() != weight.data.dtype() {
-                return Err(Error::StateMismatch {
-                    index: param.index,
-                    weight: weight.shape.to_vec(),
-                    weight_dtype: weight.data.dtype(),
-                    state: state.shape().to_vec(),
-                    state_dtype: state.dtype(),
-                });
+    fn validate(&self, base: &OptimizerConfig) -> Result<()> {
+        match self.rule {
+            Rule::Mxnet => {
+                let read = self.read();
+                kernel_values::beta(read, "beta1", self.beta1)?;
+                kernel_values::beta(read, "beta2", self.beta2)?;
+                kernel_values::epsilon(read, "epsilon", self.epsilon)?;
+                let instead = "set rule to torch";
+                if self.amsgrad {
+                    return Err(not_under("amsgrad", true, self.rule, instead));
+                }
+                if self.maximize {
+                    return Err(not_under("maximize", true, self.rule, instead));
+                }
+            }
+            Rule::Torch => {
+                self.torch().validate()?;
+                if let Some(c) = base.clip() {
+                    return Err(not_under(
+                        "clip_gradient",
+                        c,
+                        self.rule,
+                        "clip the gradients before the step",
+                    ));
+                }
+                if self.wd_order != WdOrder::default() {
+                    return Err(not_under(
+                        "wd_order",
+                        self.wd_order.name(),
+                        self.rule,
+                        "PyTorch adds wd * p to the gradient",
+                    ));
+                }
+                if base.half_math != HalfMath::default() {
+                    return Err(not_under(
+                        "half_math",
+                        base.half_math.name(),
+                        self.rule,
+                        "it is MXNet's float16 arithmetic",
+                    ));
+                }
             }
         }
         Ok(())
     }
 
-    fn update(&mut self, params: &mut [Param<'_>], states: &mut [&mut State]) -> Result<()> {
-        if self.use_fused_step {
-            self.fused_step(params, states)
-        } else {
-            self.step(params, states)
+    fn to_json(&self, base: &OptimizerConfig) -> Value {
+        let mut map = base.to_json();
+        for (key, value) in [
+            ("beta1", json!(self.beta1)),
+            ("beta2", json!(self.beta2)),
+            ("epsilon", json!(self.epsilon)),
+            ("lazy_update", json!(self.lazy_update)),
+            ("use_fused_step", json!(self.use_fused_step)),
+            ("wd_order", self.wd_order.to_json()),
+            ("rule", self.rule.to_json()),
+            ("amsgrad", json!(self.amsgrad)),
+            ("maximize", json!(self.maximize)),
+        ] {
+            map.insert(key.to_string(), value);
         }
+        Value::Object(map)
+    }
+
+    fn layout(&self, dtype: DType, base: &OptimizerConfig) -> Layout {
+        let arrays = match (self.rule, self.amsgrad) {
+            (Rule::Mxnet, _) => &["mean", "var"][..],
+            (Rule::Torch, false) => torch_adam::ARRAYS,
+            (Rule::Torch, true) => torch_adam::AMSGRAD_ARRAYS,
+        };
+        Layout::new(arrays, dtype, base.multi_precision)
+    }
+
+    fn fused(&self) -> bool {
+        self.use_fused_step
+    }
+
+    fn check(&self, param: &Param<'_>, base: &OptimizerConfig) -> Result<()> {
+        match self.rule {
+            Rule::Mxnet => Ok(()),
+            Rule::Torch => self.torch().check(param, self.lazy_update, base.wd_for(param.index)),
+        }
+    }
+
+    fn step(&mut self, c: &Counted, base: &OptimizerConfig) -> Result<AdamStep> {
+        if self.rule == Rule::Torch {
+            return Ok(AdamStep::Torch(self.torch().step(c, base.rescale_grad)?));
+        }
+        // MXNet's Python computes the bias-corrected rate in float64 and passes its repr.
+        let t = c.t as f64;
+        let lr_t = c.lr * ((1.0 - self.beta2.powf(t)).sqrt() / (1.0 - self.beta1.powf(t)));
+        let what = "the bias-corrected rate lr * lr_mult * sqrt(1 - beta2^t) / (1 - beta1^t)";
+        let read = self.read();
+        let lr = kernel_values::step_value(read, "learning_rate", c.base_lr, c.index, c.t, what, lr_t)?;
+        let wd = kernel_values::step_value(read, "wd", base.wd, c.index, c.t, "wd * wd_mult", c.wd)?;
+        Ok(AdamStep::Mxnet(MxnetScalars {
+            lr,
+            beta1: read(self.beta1),
+            beta2: read(self.beta2),
+            epsilon: read(self.epsilon),
+            wd,
+            rescale_grad: read(base.rescale_grad),
+            clip: base.clip().map_or(f32::INFINITY, read),
+        }))
+    }
+
+    fn apply(
+        &self,
+        step: &AdamStep,
+        param: &mut Param<'_>,
+        state: &mut StateMut<'_>,
+        base: &OptimizerConfig,
+        l: Loop,
+    ) {
+        let o = Options { lazy: self.lazy_update, per_op: base.half_math == HalfMath::PerOp };
+        match step {
+            AdamStep::Mxnet(s) => match (self.wd_order, s.clip.is_finite()) {
+                (WdOrder::AfterClip, true) => dispatch::step(&Mxnet::<false, true>(*s), param, state, o, l),
+                (WdOrder::BeforeClip, true) => dispatch::step(&Mxnet::<true, true>(*s), param, state, o, l),
+                // Without clipping the order makes no difference.
+                (_, false) => dispatch::step(&Mxnet::<false, false>(*s), param, state, o, l),
+            },
+            AdamStep::Torch(s) => self.torch().apply(s, param, state, o, l),
+        }
+    }
+}
+
+/// MXNet's Adam with weight decay added before (`WD_BEFORE_CLIP`, MXNet 1.x) or after clipping,
+/// and with clipping on or off (`CLIP`: the four instructions of clipping are a fifth of a
+/// half-precision chunk's arithmetic).
+#[derive(Debug, Clone, Copy)]
+struct Mxnet<const WD_BEFORE_CLIP: bool, const CLIP: bool>(MxnetScalars);
+
+/// [`Mxnet`]'s scalars in the compute type; `1 - beta` computed in it from the read beta, as
+/// MXNet's kernel does.
+#[derive(Debug, Clone, Copy)]
+struct MxnetIn<C, const WD_BEFORE_CLIP: bool, const CLIP: bool> {
+    lr: C,
+    beta1: C,
+    one_minus_beta1: C,
+    beta2: C,
+    one_minus_beta2: C,
+    epsilon: C,
+    wd: C,
+    rescale_grad: C,
+    clip: C,
+}
+
+impl<C: Real, const WD_BEFORE_CLIP: bool, const CLIP: bool> Formula<C, 2>
+    for MxnetIn<C, WD_BEFORE_CLIP, CLIP>
+{
+    /// One element, in the operations and association of MXNet's dense kernel:
+    ///
+    /// ```text
+    /// g = grad * rescale                 (+ w * wd here when wd_before_clip)
+    /// g = clip(g, clip)
+    /// g = g + w * wd                     (when not wd_before_clip)
+    /// m = beta1 * m + (1 - beta1) * g
+    /// v = beta2 * v + ((1 - beta2) * g) * g
+    /// w = w - (lr * m) / (sqrt(v) + eps)
+    /// ```
+    #[inline(always)]
+    fn update(&self, w: C, grad: C, s: &mut [C; 2]) -> C {
+        let mut g = grad * self.rescale_grad;
+        if WD_BEFORE_CLIP {
+            g = g + w * self.wd;
+        }
+        if CLIP {
+            g = clip(g, self.clip);
+        }
+        if !WD_BEFORE_CLIP {
+            g = g + w * self.wd;
+        }
+        let m = self.beta1 * s[0] + self.one_minus_beta1 * g;
+        let v = self.beta2 * s[1] + (self.one_minus_beta2 * g) * g;
+        (s[0], s[1]) = (m, v);
+        w - (self.lr * m) / (v.sqrt() + self.epsilon)
+    }
+}
+
+impl<const WD_BEFORE_CLIP: bool, const CLIP: bool> Factory<2> for Mxnet<WD_BEFORE_CLIP, CLIP> {
+    type For<C: Real> = MxnetIn<C, WD_BEFORE_CLIP, CLIP>;
+    fn rule<C: Real>(&self) -> MxnetIn<C, WD_BEFORE_CLIP, CLIP> {
+        let s = &self.0;
+        let (beta1, beta2) = (C::from_f32(s.beta1), C::from_f32(s.beta2));
+        MxnetIn {
+            lr: C::from_f32(s.lr),
+            beta1,
+            one_minus_beta1: C::ONE - beta1,
+            beta2,
+            one_minus_beta2: C::ONE - beta2,
+            epsilon: C::from_f32(s.epsilon),
+            wd: C::from_f32(s.wd),
+            rescale_grad: C::from_f32(s.rescale_grad),
+            clip: C::from_f32(s.clip),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scalars(clip: f32) -> MxnetScalars {
+        MxnetScalars { lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, wd: 0.5, rescale_grad: 1.0, clip }
+    }
+
+    #[test]
+    fn wd_order_decides_whether_decay_is_clipped() {
+        // g = 0.1, w = 2, wd = 0.5, clip = 0.3: before-clip gives clip(1.1) = 0.3,
+        // after-clip gives 0.1 + 1.0 = 1.1.
+        let (before, after) = (
+            Mxnet::<true, true>(scalars(0.3)).rule::<f32>(),
+            Mxnet::<false, true>(scalars(0.3)).rule::<f32>(),
+        );
+        let (mut s_before, mut s_after) = ([0.0f32; 2], [0.0f32; 2]);
+        before.update(2.0, 0.1, &mut s_before);
+        after.update(2.0, 0.1, &mut s_after);
+        assert_eq!(s_before[0], before.one_minus_beta1 * 0.3);
+        assert_eq!(s_after[0], after.one_minus_beta1 * (0.1 + 2.0 * 0.5));
+    }
+
+    #[test]
+    fn an_infinite_bound_is_no_clipping() {
+        let off = Mxnet::<false, true>(scalars(f32::INFINITY)).rule::<f64>();
+        let mut s = [0.0f64; 2];
+        off.update(1.0, 1e30, &mut s);
+        assert_eq!(s[0], off.one_minus_beta1 * (1e30 + 0.5));
+    }
+
+    #[test]
+    fn one_minus_beta_is_computed_in_the_compute_type() {
+        let rule = Mxnet::<false, true>(scalars(f32::INFINITY)).rule::<f64>();
+        assert_eq!(rule.one_minus_beta1, 1.0 - f64::from(0.9f32));
     }
 }

@@ -100,9 +100,14 @@ impl OptimizerBase {
         if self.scheduler.is_some() {
             return Err(Error::LearningRateOwnedByScheduler);
         }
-        kernel_values::non_negative("learning_rate", lr)?;
+        kernel_values::non_negative(kernel_values::nearest, "learning_rate", lr)?;
         self.lr = lr;
         Ok(())
+    }
+
+    /// Sets `rescale_grad` (the optimizer has checked it).
+    pub(crate) fn set_rescale_grad(&mut self, rescale_grad: f64) {
+        self.config.rescale_grad = rescale_grad;
     }
 
     /// Puts back the run-time state of a checkpoint: the fixed rate, the counters and the
@@ -114,7 +119,7 @@ impl OptimizerBase {
         counts: &[(usize, u64)],
         scheduler: Option<(f64, u64, u64)>,
     ) -> Result<()> {
-        kernel_values::non_negative("learning_rate", lr)?;
+        kernel_values::non_negative(kernel_values::nearest, "learning_rate", lr)?;
         let mut restored = self.scheduler.clone();
         match (&mut restored, scheduler) {
             (Some(s), Some(state)) => s.restore_state(state)?,
@@ -176,10 +181,6 @@ impl OptimizerBase {
         }
     }
 
-    fn name(&self, index: usize) -> Option<&str> {
-        self.config.param_idx2name.get(&index).map(String::as_str)
-    }
-
     /// The base learning rate at the current `num_update`, advancing the scheduler.
     pub(crate) fn base_lr(&mut self) -> f64 {
         match &mut self.scheduler {
@@ -190,18 +191,12 @@ impl OptimizerBase {
 
     /// The learning rate of `index` given the base rate (MXNet's `_get_lr`).
     pub(crate) fn lr_for(&self, index: usize, base_lr: f64) -> f64 {
-        match self.config.lr_mult.get(index, self.name(index)) {
-            Some(mult) => base_lr * mult,
-            None => base_lr,
-        }
+        self.config.lr_for(index, base_lr)
     }
 
     /// The weight decay of `index`.
     pub(crate) fn wd_for(&self, index: usize) -> f64 {
-        match self.config.wd_mult.get(index, self.name(index)) {
-            Some(mult) => self.config.wd * mult,
-            None => self.config.wd,
-        }
+        self.config.wd_for(index)
     }
 }
 

@@ -6,9 +6,9 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
 use crate::json_fields::{as_f64, index_key, wrong_type, JsonFields};
-use crate::kernel::{HalfMath, WdOrder};
 use crate::lr_scheduler::LrScheduler;
 use crate::optimizer::kernel_values;
+use crate::optimizer::options::{Choice, HalfMath};
 
 /// Per-parameter multipliers of the learning rate or of weight decay.
 ///
@@ -79,7 +79,7 @@ impl Multipliers {
 
 /// The base optimizer's hyper-parameters: everything that is not particular to one rule.
 ///
-/// `Default` gives MXNet's defaults, with the weight-decay order of MXNet 2.0.
+/// `Default` gives MXNet's defaults.
 ///
 /// ```
 /// let c = adamant::OptimizerConfig::default();
@@ -110,8 +110,6 @@ pub struct OptimizerConfig {
     pub lr_mult: Multipliers,
     /// Weight-decay multipliers.
     pub wd_mult: Multipliers,
-    /// Whether weight decay joins the gradient after clipping (MXNet 2.0) or before (1.x).
-    pub wd_order: WdOrder,
     /// How half-precision weights without master weights are computed.
     pub half_math: HalfMath,
 }
@@ -129,7 +127,6 @@ impl Default for OptimizerConfig {
             param_idx2name: BTreeMap::new(),
             lr_mult: Multipliers::default(),
             wd_mult: Multipliers::default(),
-            wd_order: WdOrder::AfterClip,
             half_math: HalfMath::RoundOnce,
         }
     }
@@ -137,7 +134,7 @@ impl Default for OptimizerConfig {
 
 impl OptimizerConfig {
     /// The base hyper-parameter names the registry accepts (MXNet's argument names).
-    pub const KEYS: [&'static str; 12] = [
+    pub const KEYS: [&'static str; 11] = [
         "learning_rate",
         "lr_scheduler",
         "rescale_grad",
@@ -148,22 +145,51 @@ impl OptimizerConfig {
         "param_idx2name",
         "lr_mult",
         "wd_mult",
-        "wd_order",
         "half_math",
     ];
 
     /// Checks every value as given and as the kernel reads it (rounded to float32; see
     /// `docs/semantics.md`); the error names the first one out of range, the value given and,
-    /// where rounding is at fault, the value it would become.
+    /// where rounding is at fault, the value it would become. `rescale_grad` is each
+    /// optimizer's to check (AdamW takes 0 and NaN, and skips the step).
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperParameter`] or [`Error::InvalidMultiplier`] for the first value at
+    /// fault.
     pub fn validate(&self) -> Result<()> {
+        self.validate_as(kernel_values::nearest)
+    }
+
+    /// [`OptimizerConfig::validate`] with values read as `read` reads them (a rule's reader).
+    pub(crate) fn validate_as(&self, read: kernel_values::Read) -> Result<()> {
         if let Some(lr) = self.learning_rate {
-            kernel_values::non_negative("learning_rate", lr)?;
+            kernel_values::non_negative(read, "learning_rate", lr)?;
         }
-        kernel_values::non_negative("rescale_grad", self.rescale_grad)?;
-        kernel_values::non_negative("wd", self.wd)?;
-        kernel_values::clip("clip_gradient", self.clip_gradient)?;
+        kernel_values::non_negative(read, "wd", self.wd)?;
+        kernel_values::clip(read, "clip_gradient", self.clip_gradient)?;
         self.lr_mult.validate("lr_mult")?;
         self.wd_mult.validate("wd_mult")
+    }
+
+    fn name(&self, index: usize) -> Option<&str> {
+        self.param_idx2name.get(&index).map(String::as_str)
+    }
+
+    /// The learning rate of `index` given the base rate (MXNet's `_get_lr`: the multiplier by
+    /// index, else by name).
+    pub(crate) fn lr_for(&self, index: usize, base_lr: f64) -> f64 {
+        match self.lr_mult.get(index, self.name(index)) {
+            Some(mult) => base_lr * mult,
+            None => base_lr,
+        }
+    }
+
+    /// The weight decay of `index` (MXNet's `_get_wd`).
+    pub(crate) fn wd_for(&self, index: usize) -> f64 {
+        match self.wd_mult.get(index, self.name(index)) {
+            Some(mult) => self.wd * mult,
+            None => self.wd,
+        }
     }
 
     /// The clipping bound in force: `Some(c)` for `c > 0`, `None` when clipping is off.
@@ -175,14 +201,6 @@ impl OptimizerConfig {
     pub(crate) fn to_json(&self) -> Map<String, Value> {
         let names: Map<String, Value> =
             self.param_idx2name.iter().map(|(i, n)| (i.to_string(), json!(n))).collect();
-        let wd_order = match self.wd_order {
-            WdOrder::AfterClip => "after_clip",
-            WdOrder::BeforeClip => "before_clip",
-        };
-        let half_math = match self.half_math {
-            HalfMath::RoundOnce => "round_once",
-            HalfMath::PerOp => "per_op",
-        };
         let value = json!({
             "learning_rate": self.learning_rate,
             "lr_scheduler": self.lr_scheduler.as_ref().map(LrScheduler::to_json),
@@ -194,8 +212,7 @@ impl OptimizerConfig {
             "param_idx2name": names,
             "lr_mult": self.lr_mult.to_json(),
             "wd_mult": self.wd_mult.to_json(),
-            "wd_order": wd_order,
-            "half_math": half_math,
+            "half_math": self.half_math.to_json(),
         });
         match value {
             Value::Object(map) => map,
@@ -230,16 +247,7 @@ impl OptimizerConfig {
                 let m = value.map(|v| Multipliers::from_json(kind, v)).transpose()?.unwrap_or_default();
                 *(if key == "lr_mult" { &mut self.lr_mult } else { &mut self.wd_mult }) = m;
             }
-            "wd_order" => {
-                let options = [("after_clip", WdOrder::AfterClip), ("before_clip", WdOrder::BeforeClip)];
-                let reason = "must be after_clip or before_clip";
-                self.wd_order = f.choice("wd_order", &options, reason)?.unwrap_or_default();
-            }
-            "half_math" => {
-                let options = [("round_once", HalfMath::RoundOnce), ("per_op", HalfMath::PerOp)];
-                let reason = "must be round_once or per_op";
-                self.half_math = f.choice("half_math", &options, reason)?.unwrap_or_default();
-            }
+            "half_math" => self.half_math = HalfMath::read(f)?,
             _ => return Ok(false),
         }
         Ok(true)

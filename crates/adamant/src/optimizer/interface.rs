@@ -1,36 +1,31 @@
-//! The small trait every optimizer implements, and the state it keeps per parameter.
+//! The trait every optimizer implements.
 
 use std::fmt;
 
 use crate::error::Result;
-use crate::optimizer::adam::AdamState;
+use crate::kernel::element::DType;
 use crate::optimizer::base::OptimizerBase;
+use crate::optimizer::state::{Layout, StateMut};
 use crate::param::Param;
-use crate::tensor::TensorMut;
 
-/// The optimizer state of one parameter: plain data, one variant per optimizer.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum State {
-    /// Adam's moments.
-    Adam(AdamState),
-}
-
-/// An optimizer: turns gradients into weight updates, keeping per-parameter state outside.
+/// An optimizer: turns gradients into weight updates, with the per-parameter state kept
+/// outside it (in an [`Updater`](crate::Updater), or in a framework's tensors).
 ///
-/// The trait is small on purpose: what a rule needs of its state and the step itself. The
+/// The trait is small on purpose: what a parameter's state looks like, and the batch step. The
 /// shared machinery (learning rate, scheduler, multipliers, counters) is [`OptimizerBase`],
 /// reached through [`Optimizer::base`]. Most users hold an [`Updater`](crate::Updater), which
 /// owns the states and calls this trait.
 ///
 /// ```
-/// use adamant::{Optimizer, Param};
-/// let mut adam = adamant::create("adam", &serde_json::json!({"learning_rate": 0.1})).unwrap();
+/// use adamant::{DataMut, Optimizer, Param, StateMut};
+/// let mut adam = adamant::create("adam", &serde_json::json!({"learning_rate": 0.1}))?;
+/// assert_eq!(adam.layout(adamant::DType::F32).names().collect::<Vec<_>>(), ["mean", "var"]);
 /// let (mut w, g) = ([1.0f32, -1.0], [0.5f32, -0.5]);
-/// let mut p = [Param::dense(0, &[2], &mut w, &g)];
-/// let mut state = adam.create_state(&p[0].weight);
-/// adam.update(&mut p, &mut [&mut state]).unwrap();
+/// let (mut mean, mut var) = ([0.0f32; 2], [0.0f32; 2]);
+/// let mut states = [StateMut::new([DataMut::F32(&mut mean), DataMut::F32(&mut var)])?];
+/// adam.update(&mut [Param::dense(0, &[2], &mut w, &g)], &mut states)?;
 /// assert!(w[0] < 1.0 && w[1] > -1.0);
+/// # Ok::<(), adamant::Error>(())
 /// ```
 pub trait Optimizer: Send + fmt::Debug {
     /// The registry name (`adam`).
@@ -46,16 +41,57 @@ pub trait Optimizer: Send + fmt::Debug {
     /// Mutable access to the shared machinery.
     fn base_mut(&mut self) -> &mut OptimizerBase;
 
-    /// A fresh state for `weight` (zeros, in the shape and dtype the rule keeps).
-    fn create_state(&self, weight: &TensorMut<'_>) -> State;
+    /// The state arrays kept for a weight of `dtype`: their names, dtype, and whether a
+    /// float32 master copy is among them.
+    fn layout(&self, dtype: DType) -> Layout;
 
-    /// Checks that `param` can be stepped with `state` (or with a fresh state when `None`),
-    /// without changing anything.
-    fn check(&self, param: &Param<'_>, state: Option<&State>) -> Result<()>;
+    /// Checks that `param` can be stepped (shapes, dtypes, row indices, and what this optimizer
+    /// refuses), without changing anything.
+    ///
+    /// # Errors
+    /// The first fault found, naming the parameter index.
+    fn check(&self, param: &Param<'_>) -> Result<()>;
 
-    /// Steps every parameter with its state (`states[i]` belongs to `params[i]`); counters
-    /// advance in batch order. Everything is checked first: on error nothing has changed.
-    fn update(&mut self, params: &mut [Param<'_>], states: &mut [&mut State]) -> Result<()>;
+    /// The batch step: every parameter with its state (`states[i]` belongs to `params[i]` and
+    /// has [`Optimizer::layout`] of its weight), in one parallel pass over the batch on the
+    /// current rayon pool (or the scalar reference, if configured so). Counters advance in
+    /// batch order.
+    ///
+    /// # Errors
+    /// Everything is checked first (each parameter, each state's arrays, each step's scalars as
+    /// the kernel reads them); on error nothing has changed.
+    fn update(&mut self, params: &mut [Param<'_>], states: &mut [StateMut<'_>]) -> Result<()>;
+
+    /// [`Optimizer::update`] by the scalar reference loop: one element at a time on the calling
+    /// thread. It is the definition of the result; the fused loop gives the same bits.
+    ///
+    /// # Errors
+    /// As [`Optimizer::update`].
+    fn reference_update(&mut self, params: &mut [Param<'_>], states: &mut [StateMut<'_>]) -> Result<()>;
+
+    /// [`Optimizer::update`] by the fused loop (SIMD for the CPU's instruction set, threads over
+    /// the whole batch), whatever the configuration says.
+    ///
+    /// # Errors
+    /// As [`Optimizer::update`].
+    fn fused_update(&mut self, params: &mut [Param<'_>], states: &mut [StateMut<'_>]) -> Result<()>;
+
+    /// Scalars the optimizer keeps across steps besides the base's (Nadam's `m_schedule`), by
+    /// name; checkpoints save them.
+    fn scalars(&self) -> Vec<(&'static str, f64)>;
+
+    /// Puts back scalars taken by [`Optimizer::scalars`].
+    ///
+    /// # Errors
+    /// A name this optimizer does not keep.
+    fn restore_scalars(&mut self, scalars: &[(String, f64)]) -> Result<()>;
+
+    /// Sets `rescale_grad` for the steps to come (Gluon's Trainer sets it to `1 / batch_size`
+    /// every step; a loss scaler folds `1 / scale` into it).
+    ///
+    /// # Errors
+    /// A value this optimizer refuses (negative, or infinite as the kernel reads it, for most).
+    fn set_rescale_grad(&mut self, rescale_grad: f64) -> Result<()>;
 
     /// The base learning rate now (see [`OptimizerBase::learning_rate`]).
     fn learning_rate(&self) -> f64 {
@@ -63,6 +99,9 @@ pub trait Optimizer: Send + fmt::Debug {
     }
 
     /// Sets the fixed learning rate (refused under a scheduler).
+    ///
+    /// # Errors
+    /// Under a scheduler, or for a rate that is negative or not finite.
     fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
         self.base_mut().set_learning_rate(lr)
     }

@@ -3,12 +3,12 @@
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::optimizer::adam::Adam;
-use crate::optimizer::adam_config::AdamConfig;
+use crate::optimizer::adam::AdamConfig;
+use crate::optimizer::adamw::AdamWConfig;
 use crate::optimizer::interface::Optimizer;
 
 /// The names [`create`] knows, lowercase.
-pub const OPTIMIZERS: [&str; 1] = ["adam"];
+pub const OPTIMIZERS: [&str; 2] = ["adam", "adamw"];
 
 /// Creates the optimizer registered as `name` (case-insensitive) from a JSON object of its
 /// hyper-parameters, in MXNet's argument names.
@@ -23,11 +23,12 @@ pub const OPTIMIZERS: [&str; 1] = ["adam"];
 /// assert_eq!(adam.learning_rate(), 0.01);
 ///
 /// let err = adamant::create("adagrad", &serde_json::json!({})).unwrap_err();
-/// assert_eq!(err.to_string(), "unknown optimizer \"adagrad\"; known optimizers: adam");
+/// assert_eq!(err.to_string(), "unknown optimizer \"adagrad\"; known optimizers: adam, adamw");
 /// ```
 pub fn create(name: &str, config: &Value) -> Result<Box<dyn Optimizer>> {
     match name.to_ascii_lowercase().as_str() {
-        "adam" => Ok(Box::new(Adam::new(AdamConfig::from_json(config)?)?)),
+        "adam" => AdamConfig::from_json(config)?.build(),
+        "adamw" => AdamWConfig::from_json(config)?.build(),
         _ => Err(Error::UnknownOptimizer { name: name.to_string(), known: OPTIMIZERS.join(", ") }),
     }
 }

@@ -1,9 +1,10 @@
 //! Strategies and comparisons shared by the property tests.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use adamant::{AdamConfig, Buffer, DType, DataRef, HalfMath, OptimizerConfig, WdOrder};
+use adamant::{AdamConfig, Buffer, DType, DataRef, HalfMath, OptimizerConfig, Updater, WdOrder};
 use half::{bf16, f16};
 use proptest::prelude::*;
+use serde_json::{json, Value};
 
 /// Values that exercise the formula's edges as well as its ordinary range.
 pub fn value() -> impl Strategy<Value = f64> {
@@ -29,9 +30,9 @@ pub fn dtype() -> impl Strategy<Value = DType> {
     prop_oneof![Just(DType::F16), Just(DType::BF16), Just(DType::F32), Just(DType::F64)]
 }
 
-/// Random Adam configurations: rates, decays, both weight-decay orders, clipping off in each
-/// of its spellings (None, 0, negative) and on, `begin_num_update`, master weights on or off,
-/// both half-precision arithmetics.
+/// Random configurations of MXNet's Adam: rates, decays, both weight-decay orders, clipping off
+/// in each of its spellings (None, 0, negative) and on, `begin_num_update`, master weights on or
+/// off, both half-precision arithmetics.
 pub fn config() -> impl Strategy<Value = AdamConfig> {
     let clip = prop_oneof![Just(None), Just(Some(0.0)), Just(Some(-1.0)), (0.01..5.0f64).prop_map(Some)];
     let wd_order = prop_oneof![Just(WdOrder::AfterClip), Just(WdOrder::BeforeClip)];
@@ -48,12 +49,12 @@ pub fn config() -> impl Strategy<Value = AdamConfig> {
             beta1,
             beta2,
             epsilon,
+            wd_order,
             base: OptimizerConfig {
                 learning_rate: Some(lr),
                 wd,
                 rescale_grad,
                 clip_gradient,
-                wd_order,
                 begin_num_update,
                 multi_precision,
                 half_math,
@@ -62,6 +63,51 @@ pub fn config() -> impl Strategy<Value = AdamConfig> {
             ..AdamConfig::default()
         }
     })
+}
+
+/// A registry name and a configuration: MXNet's Adam (as [`config`] makes them), PyTorch's Adam
+/// and AdamW (with and without AMSGrad and maximize), and MXNet's AdamW (both kernels, with and
+/// without bias correction, and `rescale_grad` values that skip the step).
+pub fn optimizer() -> impl Strategy<Value = (String, Value)> {
+    let mxnet_adam = config().prop_map(|c| ("adam".to_string(), c.to_json()));
+    let common =
+        (0.0..0.9999f64, 0.0..0.9999f64, 1e-8..1e-2f64, 0.0..1.0f64, 0.0..0.5f64, 0u64..20, any::<bool>());
+    let torch = (common.clone(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+        |((beta1, beta2, epsilon, lr, wd, begin, multi_precision), amsgrad, maximize, adamw)| {
+            let name = if adamw { "adamw" } else { "adam" }.to_string();
+            (name, json!({"rule": "torch", "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "learning_rate": lr,
+                          "wd": wd, "begin_num_update": begin, "multi_precision": multi_precision,
+                          "amsgrad": amsgrad, "maximize": maximize}))
+        },
+    );
+    let clip = prop_oneof![Just(None), Just(Some(-1.0)), (0.01..5.0f64).prop_map(Some)];
+    let rescale = prop_oneof![4 => 0.0..2.0f64, 1 => Just(0.0), 1 => Just(-0.5)];
+    let half_math = prop_oneof![Just("round_once"), Just("per_op")];
+    let mxnet_adamw = (common, any::<bool>(), any::<bool>(), clip, rescale, half_math).prop_map(
+        |((beta1, beta2, epsilon, lr, wd, begin, multi_precision), multi, correct_bias, clip, rescale, half_math)| {
+            ("adamw".to_string(), json!({"beta1": beta1, "beta2": beta2, "epsilon": epsilon, "learning_rate": lr,
+                "wd": wd, "begin_num_update": begin, "multi_precision": multi_precision, "correct_bias": correct_bias,
+                "adamw_kernel": if multi { "multi" } else { "single" }, "clip_gradient": clip,
+                "rescale_grad": rescale, "half_math": half_math}))
+        },
+    );
+    prop_oneof![2 => mxnet_adam, 1 => torch, 1 => mxnet_adamw]
+}
+
+/// An updater of `name` configured by `config`, on the fused loop or the reference one.
+pub fn updater(name: &str, config: &Value, fused: bool) -> Updater {
+    let mut config = config.clone();
+    config["use_fused_step"] = json!(fused);
+    Updater::new(adamant::create(name, &config).unwrap())
+}
+
+/// The bits of every weight and every state array of `updater`, in index order.
+pub fn all_bits(updater: &Updater, weights: &[Buffer]) -> Vec<Vec<u64>> {
+    let mut out: Vec<Vec<u64>> = weights.iter().map(|w| bits(w.as_ref())).collect();
+    for (_, state) in updater.states() {
+        out.extend(state.arrays().map(|(_, a)| bits(a)));
+    }
+    out
 }
 
 /// `values` rounded to `dtype`.

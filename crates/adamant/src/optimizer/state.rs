@@ -1,0 +1,247 @@
+//! Optimizer state as named arrays: owned ([`State`], what an [`Updater`](crate::Updater) keeps)
+//! or borrowed ([`StateMut`], state that lives elsewhere, such as in PyTorch tensors).
+
+use crate::error::{Error, Result};
+use crate::kernel::element::{Buffer, DType, DataMut, DataRef};
+use crate::param::Param;
+use crate::tensor::{same_shape, Shape};
+
+/// The name of a float32 master copy of a half-precision weight (MXNet's name).
+pub const MASTER: &str = "weight32";
+
+/// The most arrays a state has (AMSGrad's three moments and a master copy).
+pub const MAX_ARRAYS: usize = 4;
+
+/// What a rule keeps for a weight: its arrays' names, in the rule's order, their dtype, and
+/// whether a float32 master copy ([`MASTER`]) follows them.
+///
+/// ```
+/// let adam = adamant::create("adam", &serde_json::json!({"multi_precision": true})).unwrap();
+/// let layout = adam.layout(adamant::DType::F16);
+/// assert_eq!(layout.names().collect::<Vec<_>>(), ["mean", "var", "weight32"]);
+/// assert_eq!(layout.dtype, adamant::DType::F32);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// The rule's arrays (`mean`, `var` for MXNet's Adam; `exp_avg`, `exp_avg_sq` for PyTorch's).
+    pub arrays: &'static [&'static str],
+    /// Their dtype: the weight's, or float32 with a master copy.
+    pub dtype: DType,
+    /// Whether a float32 master copy of the weight follows the rule's arrays.
+    pub master: bool,
+}
+
+impl Layout {
+    /// The layout of `arrays` for a weight of `weight`'s dtype: with `multi_precision`, a
+    /// half-precision weight gets float32 arrays and a master copy (other dtypes ignore it).
+    pub fn new(arrays: &'static [&'static str], weight: DType, multi_precision: bool) -> Layout {
+        let master = multi_precision && weight.is_half();
+        Layout { arrays, dtype: if master { DType::F32 } else { weight }, master }
+    }
+
+    /// Every array's name, the master copy last.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.arrays.iter().copied().chain(self.master.then_some(MASTER))
+    }
+
+    /// The number of arrays, the master copy included.
+    pub fn len(&self) -> usize {
+        self.arrays.len() + usize::from(self.master)
+    }
+
+    /// Whether there are no arrays.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Checks that `state` has this layout's arrays, each of `len` elements, for parameter
+    /// `index`.
+    pub(crate) fn check(&self, index: usize, len: usize, state: &StateMut<'_>) -> Result<()> {
+        if state.len() != self.len() {
+            return Err(Error::StateArrays { index, expected: self.names().collect(), given: state.len() });
+        }
+        for (name, array) in self.names().zip(state.arrays()) {
+            let dtype = if name == MASTER { DType::F32 } else { self.dtype };
+            if array.dtype() != dtype || array.len() != len {
+                return Err(Error::StateArray {
+                    index,
+                    name,
+                    expected: (dtype, len),
+                    given: (array.dtype(), array.len()),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One parameter's optimizer state, borrowed: the arrays of its [`Layout`], in order, each as
+/// long as the weight. The memory may belong to anyone: an [`Updater`](crate::Updater), a
+/// training framework's tensors.
+///
+/// ```
+/// use adamant::{Param, StateMut};
+/// let mut adam = adamant::create("adam", &serde_json::json!({"learning_rate": 0.1})).unwrap();
+/// let (mut w, g) = ([1.0f32, -1.0], [0.5f32, -0.5]);
+/// let (mut mean, mut var) = ([0.0f32; 2], [0.0f32; 2]);
+/// let mut states = [StateMut::new([adamant::DataMut::F32(&mut mean), adamant::DataMut::F32(&mut var)])?];
+/// adam.update(&mut [Param::dense(0, &[2], &mut w, &g)], &mut states)?;
+/// assert!(w[0] < 1.0 && mean[0] > 0.0);
+/// # Ok::<(), adamant::Error>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct StateMut<'a> {
+    arrays: [Option<DataMut<'a>>; MAX_ARRAYS],
+    /// The shape and dtype of the weight the arrays were made for, when known (an owned
+    /// [`State`] knows them), to refuse a weight whose shape or dtype changed since.
+    made_for: Option<(&'a [usize], DType)>,
+}
+
+impl<'a> StateMut<'a> {
+    /// A state of these arrays, in their layout's order.
+    ///
+    /// # Errors
+    /// [`Error::TooManyStateArrays`] when there are more than [`MAX_ARRAYS`].
+    pub fn new(arrays: impl IntoIterator<Item = DataMut<'a>>) -> Result<Self> {
+        let mut state = StateMut::default();
+        let mut given = 0;
+        for array in arrays {
+            given += 1;
+            if let Some(slot) = state.arrays.get_mut(given - 1) {
+                *slot = Some(array);
+            }
+        }
+        if given > MAX_ARRAYS {
+            return Err(Error::TooManyStateArrays { given, max: MAX_ARRAYS });
+        }
+        Ok(state)
+    }
+
+    /// The number of arrays.
+    pub fn len(&self) -> usize {
+        self.arrays.iter().take_while(|a| a.is_some()).count()
+    }
+
+    /// Whether there are no arrays.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The arrays, in order.
+    pub fn arrays(&self) -> impl Iterator<Item = &DataMut<'a>> {
+        self.arrays.iter().map_while(Option::as_ref)
+    }
+
+    /// The arrays, in order, to change in place.
+    pub fn arrays_mut(&mut self) -> impl Iterator<Item = &mut DataMut<'a>> {
+        self.arrays.iter_mut().map_while(Option::as_mut)
+    }
+
+    /// Checks that this state was made for `param`'s weight (its shape and dtype), where known.
+    pub(crate) fn check_made_for(&self, param: &Param<'_>) -> Result<()> {
+        let weight = &param.weight;
+        match self.made_for {
+            Some((shape, dtype)) if !same_shape(shape, weight.shape) || dtype != weight.data.dtype() => {
+                Err(Error::StateMismatch {
+                    index: param.index,
+                    weight: weight.shape.to_vec(),
+                    weight_dtype: weight.data.dtype(),
+                    state: shape.to_vec(),
+                    state_dtype: dtype,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// One parameter's optimizer state, owned: named arrays (see [`Layout`]) and the shape and dtype
+/// of the weight they were made for. Plain data, as a checkpoint writes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    shape: Shape,
+    dtype: DType,
+    arrays: Vec<(&'static str, Buffer)>,
+}
+
+impl State {
+    /// A fresh state of `layout` for a weight: zeros, and the master copy equal to the weight.
+    pub(crate) fn new(layout: &Layout, shape: &[usize], weight: DataRef<'_>) -> State {
+        let len = weight.len();
+        let arrays = layout
+            .names()
+            .map(|name| {
+                let buffer = if name == MASTER {
+                    Buffer::F32(weight.to_f32())
+                } else {
+                    Buffer::zeros(layout.dtype, len)
+                };
+                (name, buffer)
+            })
+            .collect();
+        State { shape: Shape::new(shape), dtype: weight.dtype(), arrays }
+    }
+
+    /// A state from named arrays (a checkpoint's), checked against `layout` and the weight's
+    /// `shape` and `dtype`. Arrays come in any order; `names` maps a file's old name to this
+    /// layout's (`master` was version 1's name of [`MASTER`]).
+    pub(crate) fn from_arrays(
+        layout: &Layout,
+        shape: &[usize],
+        dtype: DType,
+        mut arrays: Vec<(String, Buffer)>,
+    ) -> std::result::Result<State, String> {
+        let len = crate::tensor::shape_len(shape).ok_or_else(|| format!("shape {shape:?} is too large"))?;
+        let mut ordered = Vec::with_capacity(layout.len());
+        for name in layout.names() {
+            let position = arrays
+                .iter()
+                .position(|(n, _)| n == name || (name == MASTER && n == "master"))
+                .ok_or_else(|| format!("no array {name}"))?;
+            let (_, buffer) = arrays.swap_remove(position);
+            let expected = if name == MASTER { DType::F32 } else { layout.dtype };
+            if buffer.dtype() != expected || buffer.len() != len {
+                return Err(format!(
+                    "{name} is {} x {}, expected {expected} x {len}",
+                    buffer.dtype(),
+                    buffer.len()
+                ));
+            }
+            ordered.push((name, buffer));
+        }
+        if let Some((name, _)) = arrays.first() {
+            return Err(format!("an array {name} that this optimizer does not keep"));
+        }
+        Ok(State { shape: Shape::new(shape), dtype, arrays: ordered })
+    }
+
+    /// The shape of the weight this state belongs to.
+    pub fn shape(&self) -> &[usize] {
+        self.shape.as_slice()
+    }
+
+    /// The dtype of the weight this state belongs to.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The array called `name`, if this state has one.
+    pub fn array(&self, name: &str) -> Option<DataRef<'_>> {
+        self.arrays.iter().find(|(n, _)| *n == name).map(|(_, b)| b.as_ref())
+    }
+
+    /// Every array with its name, in the layout's order.
+    pub fn arrays(&self) -> impl Iterator<Item = (&'static str, DataRef<'_>)> {
+        self.arrays.iter().map(|(n, b)| (*n, b.as_ref()))
+    }
+
+    /// The arrays borrowed, to step.
+    pub(crate) fn as_mut(&mut self) -> StateMut<'_> {
+        let mut state =
+            StateMut { made_for: Some((self.shape.as_slice(), self.dtype)), ..StateMut::default() };
+        for (slot, (_, buffer)) in state.arrays.iter_mut().zip(&mut self.arrays) {
+            *slot = Some(buffer.as_mut());
+        }
+        state
+    }
+}
