@@ -81,6 +81,8 @@ fn data(name: &str) -> String {
 fn real_libsvm_files_train_with_the_defaults_close_to_a_well_tuned_logistic_regression() {
     // The mean test accuracy of standardized, cross-validated logistic regression over 50
     // random 80/20 splits (scikit-learn 1.9.1); unscaled features, labels as the file has them.
+    // adamant's side is a mean over 8 seeds, each its own split: with 30 to 36 test examples one
+    // split alone moves by 0.03 an example.
     for (file, tuned) in [
         ("iris", 0.961),
         ("wine", 0.985),
@@ -90,7 +92,7 @@ fn real_libsvm_files_train_with_the_defaults_close_to_a_well_tuned_logistic_regr
         ("iris-12", 0.996),
     ] {
         let mut accuracies = Vec::new();
-        for seed in ["1", "2", "3"] {
+        for seed in ["1", "2", "3", "4", "5", "6", "7", "8"] {
             let path = data(file);
             let args = [
                 "train",
@@ -110,7 +112,7 @@ fn real_libsvm_files_train_with_the_defaults_close_to_a_well_tuned_logistic_regr
             assert_eq!(s["data"], path.as_str(), "the summary names the file");
             accuracies.push(s["models"][0]["test_accuracy"].as_f64().unwrap());
         }
-        let mean = accuracies.iter().sum::<f64>() / 3.0;
+        let mean = accuracies.iter().sum::<f64>() / accuracies.len() as f64;
         assert!(mean >= tuned - 0.03, "{file}: {accuracies:?}, a tuned logistic regression gets {tuned}");
     }
 }

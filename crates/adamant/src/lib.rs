@@ -34,20 +34,46 @@
 //! ## When to use it
 //!
 //! When the optimizer step itself costs time (large dense models stepped on the CPU,
-//! embedding tables), or when results must match MXNet's. The update is MXNet's, which is not
-//! PyTorch's: see [`optimizer::adam`] for the equations and the differences.
+//! embedding tables), or when results must match MXNet's or PyTorch's. Every optimizer takes a
+//! `rule`: `"mxnet"` (the default) is MXNet's arithmetic bit for bit, hyper-parameters read as
+//! MXNet's own parser reads them; `"torch"` is `torch.optim`'s (see [`Rule`]). The registry
+//! knows [`OPTIMIZERS`]: Adam ([`optimizer::adam`]) and AdamW ([`optimizer::adamw`]).
 //!
 //! ## Layers
 //!
-//! The kernel holds pure loops over slices (each rule's element formula, reference and SIMD
-//! loops, row-sparse loops, threads); each optimizer turns configuration and counters into the
-//! scalars of each step ([`Optimizer`], built by [`create`]); [`Updater`] owns per-parameter
-//! state and applies batches; [`checkpoint`] saves and loads it.
+//! The kernel holds pure loops over slices, generic over a rule's element formula (reference
+//! and SIMD loops at each instruction set, master weights, row-sparse loops, threads); each
+//! optimizer turns configuration and counters into the scalars of each step and picks its
+//! formula ([`Optimizer`], built by [`create`]); [`Optimizer::update`] steps a batch of
+//! borrowed weights, gradients and named state arrays ([`StateMut`]) that may live anywhere;
+//! [`Updater`] owns per-parameter state on top of it; [`checkpoint`] saves and loads it.
+//!
+//! ## Adding an optimizer
+//!
+//! An optimizer is one rule file in `src/optimizer/` and a line in the registry; the batch
+//! machinery (checks, counting, scheduler, multipliers, dtype dispatch, every loop, threads,
+//! checkpoints) is shared and does not change. The file holds:
+//!
+//! 1. its public configuration (`FooConfig`, whose `Default` is MXNet's defaults) and the table
+//!    of its own hyper-parameters (`impl Fields`: one line per name, the registry's JSON both
+//!    ways follows from it);
+//! 2. its `impl Algorithm`: how it validates its values (as the kernel reads them), the named
+//!    state arrays it keeps ([`Layout`]), the scalars of one step from the update count, rate
+//!    and decay (computed once per distinct triple in a batch), and `apply`, which hands the
+//!    step's formula to `dispatch::step`;
+//! 3. its formula: a small `Copy` struct of the step's scalars in the compute type with
+//!    `impl Formula<C, K>` (one `#[inline(always)]` function of one element, its weight,
+//!    gradient and `K` state values) and a `Factory` that converts the scalars to `C`. Options
+//!    that change the arithmetic's structure are const parameters, so the SIMD loops compile
+//!    them away.
+//!
+//! Then `pub mod foo;` in `optimizer/mod.rs`, its name in the registry (`optimizer/registry.rs`),
+//! its re-export in `lib.rs`, and its golden family out of the harness's `PENDING` list.
+//! AdamW (`optimizer/adamw.rs`) was added this way.
 //!
 //! ## When not to use it
 //!
-//! On a GPU (this is a CPU implementation), or when you want PyTorch's or AdamW's update rule
-//! rather than MXNet's.
+//! On a GPU (this is a CPU implementation).
 
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]

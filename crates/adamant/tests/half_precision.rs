@@ -1,4 +1,4 @@
-//! Half-precision weights (SPEC A.2 item 7): float16 and bfloat16, with and without float32
+//! Half-precision weights (docs/semantics.md, decision 7): float16 and bfloat16, with and without float32
 //! master weights.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Row-sparse gradients (SPEC A.2 items 2, 8, 9), as properties:
+//! Row-sparse gradients (docs/semantics.md, decisions 2, 8 and 9), as properties:
 //!
 //! * the standard update equals the dense update on the densified gradient, bitwise;
 //! * the lazy update equals the dense update on exactly the listed rows and leaves every other

@@ -1,4 +1,4 @@
-//! SPEC Part A decisions that the golden vectors do not pin down on their own.
+//! The decisions of docs/semantics.md that the golden vectors do not pin down on their own.
 
 use adamant::{Param, Updater};
 use serde_json::{json, Value};

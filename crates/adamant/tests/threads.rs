@@ -1,5 +1,5 @@
 //! The fused, multi-threaded step gives the same bits for every thread count as the
-//! single-threaded reference (SPEC A.2 item 12), on tensors large enough to be split between
+//! single-threaded reference (docs/semantics.md, decision 12), on tensors large enough to be split between
 //! threads: dense, lazy and standard row-sparse, every dtype, master weights on and off, every
 //! optimizer and rule.
 

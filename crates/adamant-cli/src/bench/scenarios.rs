@@ -322,10 +322,13 @@ impl Workload {
                         Param::new(i, TensorMut { shape, data: w.as_mut() }, grad)
                     })
                     .collect();
-                let mut states: Vec<StateMut<'_>> = states
-                    .iter_mut()
-                    .map(|arrays| StateMut::new(arrays.iter_mut().map(Buffer::as_mut)))
-                    .collect::<adamant::Result<_>>()?;
+                // Pushed into a vector of the right size: collected through a `Result`, it would
+                // grow by copying (no size hint), a fifth of a 100,000-tensor step.
+                let mut views = Vec::with_capacity(states.len());
+                for arrays in states.iter_mut() {
+                    views.push(StateMut::new(arrays.iter_mut().map(Buffer::as_mut))?);
+                }
+                let mut states = views;
                 optimizer.update(&mut batch, &mut states)?;
             }
             Step::OpByOp(op) => op.step(),

@@ -63,7 +63,7 @@ mod tests {
 
     #[test]
     fn one_minus_beta_is_rounded_from_the_rounded_beta() {
-        // SPEC B.4.6: beta2 = 0.999 becomes 0.99902344 in half, and 1 - beta2 0.00097656.
+        // MXNet's float16 kernel: beta2 = 0.999 becomes 0.99902344 in half, and 1 - beta2 0.00097656.
         let beta2 = PerOp::<f16>::from_f32(0.999);
         assert_eq!(beta2.0.to_f32(), 0.999_023_44);
         assert_eq!((PerOp::ONE - beta2).0.to_f32(), 0.000_976_562_5);

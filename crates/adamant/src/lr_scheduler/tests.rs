@@ -1,4 +1,4 @@
-//! MXNet's own scheduler expectations (its `test_optimizer.py`, SPEC B.7.5), the edges of
+//! MXNet's own scheduler expectations (its `test_optimizer.py`), the edges of
 //! its strict comparisons, and the validation errors.
 
 use serde_json::json;
@@ -54,7 +54,7 @@ fn cosine_matches_mxnet_test() {
 
 #[test]
 fn cosine_with_warmup_matches_verified_sequence() {
-    // SPEC B.6 [verified]: warmup 2, max_update 10 gives 0, .5, 1, .96194, ..., 0, 0.
+    // MXNet 1.9.1, checked: warmup 2, max_update 10 gives 0, .5, 1, .96194, ..., 0, 0.
     let mut s = LrScheduler::cosine(10, 1.0, 0.0).unwrap().with_warmup(2, 0.0, WarmupMode::Linear).unwrap();
     let got: Vec<f64> = (0..12).map(|n| s.lr(n)).collect();
     assert_eq!(&got[..3], &[0.0, 0.5, 1.0]);

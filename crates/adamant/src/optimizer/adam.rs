@@ -18,10 +18,9 @@
 //! (not AdamW's decoupled decay). Under `rule = "torch"` the update is PyTorch's instead (see
 //! `torch_adam.rs`), with its `amsgrad` and `maximize` options.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::error::{Error, Result};
-use crate::json_fields::JsonFields;
+use crate::error::Result;
 use crate::kernel::element::DType;
 use crate::kernel::formula::{clip, Factory, Formula};
 use crate::kernel::{Loop, Real};
@@ -29,9 +28,10 @@ use crate::optimizer::algorithm::{Algorithm, Counted};
 use crate::optimizer::config::OptimizerConfig;
 use crate::optimizer::dispatch::{self, Options};
 use crate::optimizer::engine::Engine;
+use crate::optimizer::fields::{self, Field, Fields};
 use crate::optimizer::interface::Optimizer;
-use crate::optimizer::kernel_values::{self, nearest, Read};
-use crate::optimizer::mxnet_float::float_field;
+use crate::optimizer::kernel_values::{self, Read};
+use crate::optimizer::moments::Moments;
 use crate::optimizer::options::{Choice, HalfMath, Rule, WdOrder};
 use crate::optimizer::state::{Layout, StateMut};
 use crate::optimizer::torch_adam::{self, Decay};
@@ -96,29 +96,36 @@ impl Default for AdamConfig {
     }
 }
 
-const KEYS: [&str; 9] =
-    ["beta1", "beta2", "epsilon", "lazy_update", "use_fused_step", "wd_order", "rule", "amsgrad", "maximize"];
-
-/// `name` is refused under `rule`, with `instead`.
-fn not_under(name: &'static str, value: impl ToString, rule: Rule, instead: &str) -> Error {
-    Error::InvalidHyperParameter {
-        name,
-        value: value.to_string(),
-        reason: format!("is not an option of rule {}; {instead}", rule.name()),
+impl Fields for AdamConfig {
+    const OWNER: &'static str = "adam";
+    const FIELDS: &'static [Field<Self>] = &[
+        Field::Number("beta1", |c| &mut c.beta1),
+        Field::Number("beta2", |c| &mut c.beta2),
+        Field::Number("epsilon", |c| &mut c.epsilon),
+        Field::Flag("lazy_update", |c| &mut c.lazy_update),
+        Field::Flag("use_fused_step", |c| &mut c.use_fused_step),
+        Field::Choice(|c| &mut c.wd_order),
+        Field::Choice(|c| &mut c.rule),
+        Field::Flag("amsgrad", |c| &mut c.amsgrad),
+        Field::Flag("maximize", |c| &mut c.maximize),
+    ];
+    fn base_mut(&mut self) -> &mut OptimizerConfig {
+        &mut self.base
     }
 }
 
 impl AdamConfig {
     /// Every hyper-parameter name the registry accepts for Adam.
     pub fn keys() -> Vec<&'static str> {
-        OptimizerConfig::KEYS.iter().chain(&KEYS).copied().collect()
+        fields::keys::<Self>()
     }
 
     /// Checks every value as given and as the kernel reads it, and that each option belongs
     /// to the rule.
     ///
     /// # Errors
-    /// [`Error::InvalidHyperParameter`] for the first value at fault.
+    /// [`Error::InvalidHyperParameter`](crate::Error::InvalidHyperParameter) for the first value
+    /// at fault.
     pub fn validate(&self) -> Result<()> {
         let read = self.read();
         self.base.validate_as(read)?;
@@ -157,40 +164,16 @@ impl AdamConfig {
     /// assert_eq!((c.beta1, c.base.learning_rate), (0.8, Some(0.01)));
     /// ```
     pub fn from_json(value: &Value) -> Result<Self> {
-        let keys = Self::keys();
-        let f = JsonFields::new("adam", value, &keys)?;
-        let mut config = AdamConfig::default();
-        let defaults = AdamConfig::default();
-        for key in f.keys() {
-            if config.base.set_json(&f, key)? {
-                continue;
-            }
-            match key {
-                "beta1" => config.beta1 = f.f64(key)?.unwrap_or(defaults.beta1),
-                "beta2" => config.beta2 = f.f64(key)?.unwrap_or(defaults.beta2),
-                "epsilon" => config.epsilon = f.f64(key)?.unwrap_or(defaults.epsilon),
-                "lazy_update" => config.lazy_update = f.bool(key)?.unwrap_or(defaults.lazy_update),
-                "use_fused_step" => config.use_fused_step = f.bool(key)?.unwrap_or(defaults.use_fused_step),
-                "wd_order" => config.wd_order = WdOrder::read(&f)?,
-                "rule" => config.rule = Rule::read(&f)?,
-                "amsgrad" => config.amsgrad = f.bool(key)?.unwrap_or(false),
-                "maximize" => config.maximize = f.bool(key)?.unwrap_or(false),
-                _ => unreachable!("JsonFields::new admitted only known keys"),
-            }
-        }
-        Ok(config)
+        fields::from_json(value)
+    }
+
+    fn moments(&self) -> Moments {
+        let (beta1, beta2, epsilon, rule) = (self.beta1, self.beta2, self.epsilon, self.rule);
+        Moments { beta1, beta2, epsilon, rule, amsgrad: self.amsgrad, maximize: self.maximize }
     }
 
     fn torch(&self) -> torch_adam::Config {
-        let (beta1, beta2, epsilon) = (self.beta1, self.beta2, self.epsilon);
-        torch_adam::Config {
-            beta1,
-            beta2,
-            epsilon,
-            amsgrad: self.amsgrad,
-            maximize: self.maximize,
-            decay: Decay::Coupled,
-        }
+        self.moments().torch(Decay::Coupled)
     }
 }
 
@@ -224,83 +207,21 @@ impl Algorithm for AdamConfig {
     }
 
     fn read(&self) -> Read {
-        match self.rule {
-            Rule::Mxnet => float_field,
-            Rule::Torch => nearest,
-        }
+        self.moments().read()
     }
 
     fn validate(&self, base: &OptimizerConfig) -> Result<()> {
-        match self.rule {
-            Rule::Mxnet => {
-                let read = self.read();
-                kernel_values::beta(read, "beta1", self.beta1)?;
-                kernel_values::beta(read, "beta2", self.beta2)?;
-                kernel_values::epsilon(read, "epsilon", self.epsilon)?;
-                let instead = "set rule to torch";
-                if self.amsgrad {
-                    return Err(not_under("amsgrad", true, self.rule, instead));
-                }
-                if self.maximize {
-                    return Err(not_under("maximize", true, self.rule, instead));
-                }
-            }
-            Rule::Torch => {
-                self.torch().validate()?;
-                if let Some(c) = base.clip() {
-                    return Err(not_under(
-                        "clip_gradient",
-                        c,
-                        self.rule,
-                        "clip the gradients before the step",
-                    ));
-                }
-                if self.wd_order != WdOrder::default() {
-                    return Err(not_under(
-                        "wd_order",
-                        self.wd_order.name(),
-                        self.rule,
-                        "PyTorch adds wd * p to the gradient",
-                    ));
-                }
-                if base.half_math != HalfMath::default() {
-                    return Err(not_under(
-                        "half_math",
-                        base.half_math.name(),
-                        self.rule,
-                        "it is MXNet's float16 arithmetic",
-                    ));
-                }
-            }
-        }
-        Ok(())
+        let wd_order = (self.wd_order != WdOrder::default()).then(|| self.wd_order.name().to_string());
+        let mxnet_only = [("wd_order", wd_order, "PyTorch adds wd * p to the gradient")];
+        self.moments().validate(base, Decay::Coupled, &mxnet_only)
     }
 
     fn to_json(&self, base: &OptimizerConfig) -> Value {
-        let mut map = base.to_json();
-        for (key, value) in [
-            ("beta1", json!(self.beta1)),
-            ("beta2", json!(self.beta2)),
-            ("epsilon", json!(self.epsilon)),
-            ("lazy_update", json!(self.lazy_update)),
-            ("use_fused_step", json!(self.use_fused_step)),
-            ("wd_order", self.wd_order.to_json()),
-            ("rule", self.rule.to_json()),
-            ("amsgrad", json!(self.amsgrad)),
-            ("maximize", json!(self.maximize)),
-        ] {
-            map.insert(key.to_string(), value);
-        }
-        Value::Object(map)
+        fields::to_json(self, base)
     }
 
     fn layout(&self, dtype: DType, base: &OptimizerConfig) -> Layout {
-        let arrays = match (self.rule, self.amsgrad) {
-            (Rule::Mxnet, _) => &["mean", "var"][..],
-            (Rule::Torch, false) => torch_adam::ARRAYS,
-            (Rule::Torch, true) => torch_adam::AMSGRAD_ARRAYS,
-        };
-        Layout::new(arrays, dtype, base.multi_precision)
+        self.moments().layout(dtype, base)
     }
 
     fn fused(&self) -> bool {

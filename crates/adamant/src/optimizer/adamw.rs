@@ -19,10 +19,9 @@
 //! `aggregate_num` 1) associate differently and read their scalars by different parsers, so
 //! their bits differ.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::error::{Error, Result};
-use crate::json_fields::JsonFields;
+use crate::error::Result;
 use crate::kernel::element::DType;
 use crate::kernel::formula::{clip, Factory, Formula};
 use crate::kernel::{Loop, Real};
@@ -30,8 +29,10 @@ use crate::optimizer::algorithm::{Algorithm, Counted};
 use crate::optimizer::config::OptimizerConfig;
 use crate::optimizer::dispatch::{self, Options};
 use crate::optimizer::engine::Engine;
+use crate::optimizer::fields::{self, Field, Fields};
 use crate::optimizer::interface::Optimizer;
 use crate::optimizer::kernel_values::{self, nearest, Read};
+use crate::optimizer::moments::Moments;
 use crate::optimizer::mxnet_float::{double_field, float_field, tuple_field};
 use crate::optimizer::options::{Choice, HalfMath, Rule};
 use crate::optimizer::state::{Layout, StateMut};
@@ -112,24 +113,22 @@ impl Default for AdamWConfig {
     }
 }
 
-const KEYS: [&str; 10] = [
-    "beta1",
-    "beta2",
-    "epsilon",
-    "correct_bias",
-    "adamw_kernel",
-    "lazy_update",
-    "use_fused_step",
-    "rule",
-    "amsgrad",
-    "maximize",
-];
-
-fn not_under(name: &'static str, value: impl ToString, rule: Rule, instead: &str) -> Error {
-    Error::InvalidHyperParameter {
-        name,
-        value: value.to_string(),
-        reason: format!("is not an option of rule {}; {instead}", rule.name()),
+impl Fields for AdamWConfig {
+    const OWNER: &'static str = "adamw";
+    const FIELDS: &'static [Field<Self>] = &[
+        Field::Number("beta1", |c| &mut c.beta1),
+        Field::Number("beta2", |c| &mut c.beta2),
+        Field::Number("epsilon", |c| &mut c.epsilon),
+        Field::Flag("correct_bias", |c| &mut c.correct_bias),
+        Field::Choice(|c| &mut c.adamw_kernel),
+        Field::Flag("lazy_update", |c| &mut c.lazy_update),
+        Field::Flag("use_fused_step", |c| &mut c.use_fused_step),
+        Field::Choice(|c| &mut c.rule),
+        Field::Flag("amsgrad", |c| &mut c.amsgrad),
+        Field::Flag("maximize", |c| &mut c.maximize),
+    ];
+    fn base_mut(&mut self) -> &mut OptimizerConfig {
+        &mut self.base
     }
 }
 
@@ -141,13 +140,14 @@ fn rescale_as_read(rescale_grad: f64) -> f32 {
 impl AdamWConfig {
     /// Every hyper-parameter name the registry accepts for AdamW.
     pub fn keys() -> Vec<&'static str> {
-        OptimizerConfig::KEYS.iter().chain(&KEYS).copied().collect()
+        fields::keys::<Self>()
     }
 
     /// Validates the configuration and builds the optimizer.
     ///
     /// # Errors
-    /// [`Error::InvalidHyperParameter`] for the first value at fault.
+    /// [`Error::InvalidHyperParameter`](crate::Error::InvalidHyperParameter) for the first value
+    /// at fault.
     pub fn build(&self) -> Result<Box<dyn Optimizer>> {
         Ok(Box::new(Engine::new(self.clone())?))
     }
@@ -158,40 +158,16 @@ impl AdamWConfig {
     /// # Errors
     /// An unknown key, or a value of the wrong type, naming the key.
     pub fn from_json(value: &Value) -> Result<Self> {
-        let keys = Self::keys();
-        let f = JsonFields::new("adamw", value, &keys)?;
-        let (mut config, defaults) = (AdamWConfig::default(), AdamWConfig::default());
-        for key in f.keys() {
-            if config.base.set_json(&f, key)? {
-                continue;
-            }
-            match key {
-                "beta1" => config.beta1 = f.f64(key)?.unwrap_or(defaults.beta1),
-                "beta2" => config.beta2 = f.f64(key)?.unwrap_or(defaults.beta2),
-                "epsilon" => config.epsilon = f.f64(key)?.unwrap_or(defaults.epsilon),
-                "correct_bias" => config.correct_bias = f.bool(key)?.unwrap_or(defaults.correct_bias),
-                "adamw_kernel" => config.adamw_kernel = AdamWKernel::read(&f)?,
-                "lazy_update" => config.lazy_update = f.bool(key)?.unwrap_or(defaults.lazy_update),
-                "use_fused_step" => config.use_fused_step = f.bool(key)?.unwrap_or(defaults.use_fused_step),
-                "rule" => config.rule = Rule::read(&f)?,
-                "amsgrad" => config.amsgrad = f.bool(key)?.unwrap_or(false),
-                "maximize" => config.maximize = f.bool(key)?.unwrap_or(false),
-                _ => unreachable!("JsonFields::new admitted only known keys"),
-            }
-        }
-        Ok(config)
+        fields::from_json(value)
+    }
+
+    fn moments(&self) -> Moments {
+        let (beta1, beta2, epsilon, rule) = (self.beta1, self.beta2, self.epsilon, self.rule);
+        Moments { beta1, beta2, epsilon, rule, amsgrad: self.amsgrad, maximize: self.maximize }
     }
 
     fn torch(&self) -> torch_adam::Config {
-        let (beta1, beta2, epsilon) = (self.beta1, self.beta2, self.epsilon);
-        torch_adam::Config {
-            beta1,
-            beta2,
-            epsilon,
-            amsgrad: self.amsgrad,
-            maximize: self.maximize,
-            decay: Decay::Decoupled,
-        }
+        self.moments().torch(Decay::Decoupled)
     }
 }
 
@@ -228,10 +204,7 @@ impl Algorithm for AdamWConfig {
     }
 
     fn read(&self) -> Read {
-        match self.rule {
-            Rule::Mxnet => float_field,
-            Rule::Torch => nearest,
-        }
+        self.moments().read()
     }
 
     fn check_rescale_grad(&self, rescale_grad: f64) -> Result<()> {
@@ -244,85 +217,22 @@ impl Algorithm for AdamWConfig {
     }
 
     fn validate(&self, base: &OptimizerConfig) -> Result<()> {
-        match self.rule {
-            Rule::Mxnet => {
-                let read = self.read();
-                kernel_values::beta(read, "beta1", self.beta1)?;
-                kernel_values::beta(read, "beta2", self.beta2)?;
-                kernel_values::epsilon(read, "epsilon", self.epsilon)?;
-                let instead = "set rule to torch";
-                if self.amsgrad {
-                    return Err(not_under("amsgrad", true, self.rule, instead));
-                }
-                if self.maximize {
-                    return Err(not_under("maximize", true, self.rule, instead));
-                }
-            }
-            Rule::Torch => {
-                self.torch().validate()?;
-                if let Some(c) = base.clip() {
-                    return Err(not_under(
-                        "clip_gradient",
-                        c,
-                        self.rule,
-                        "clip the gradients before the step",
-                    ));
-                }
-                if !self.correct_bias {
-                    return Err(not_under(
-                        "correct_bias",
-                        false,
-                        self.rule,
-                        "PyTorch always corrects the bias",
-                    ));
-                }
-                if self.adamw_kernel != AdamWKernel::default() {
-                    return Err(not_under(
-                        "adamw_kernel",
-                        self.adamw_kernel.name(),
-                        self.rule,
-                        "it selects MXNet's kernels",
-                    ));
-                }
-                if base.half_math != HalfMath::default() {
-                    return Err(not_under(
-                        "half_math",
-                        base.half_math.name(),
-                        self.rule,
-                        "it is MXNet's float16 arithmetic",
-                    ));
-                }
-            }
-        }
-        Ok(())
+        let correct_bias = (!self.correct_bias).then(|| "false".to_string());
+        let kernel =
+            (self.adamw_kernel != AdamWKernel::default()).then(|| self.adamw_kernel.name().to_string());
+        let mxnet_only = [
+            ("correct_bias", correct_bias, "PyTorch always corrects the bias"),
+            ("adamw_kernel", kernel, "it selects MXNet's kernels"),
+        ];
+        self.moments().validate(base, Decay::Decoupled, &mxnet_only)
     }
 
     fn to_json(&self, base: &OptimizerConfig) -> Value {
-        let mut map = base.to_json();
-        for (key, value) in [
-            ("beta1", json!(self.beta1)),
-            ("beta2", json!(self.beta2)),
-            ("epsilon", json!(self.epsilon)),
-            ("correct_bias", json!(self.correct_bias)),
-            ("adamw_kernel", self.adamw_kernel.to_json()),
-            ("lazy_update", json!(self.lazy_update)),
-            ("use_fused_step", json!(self.use_fused_step)),
-            ("rule", self.rule.to_json()),
-            ("amsgrad", json!(self.amsgrad)),
-            ("maximize", json!(self.maximize)),
-        ] {
-            map.insert(key.to_string(), value);
-        }
-        Value::Object(map)
+        fields::to_json(self, base)
     }
 
     fn layout(&self, dtype: DType, base: &OptimizerConfig) -> Layout {
-        let arrays = match (self.rule, self.amsgrad) {
-            (Rule::Mxnet, _) => &["mean", "var"][..],
-            (Rule::Torch, false) => torch_adam::ARRAYS,
-            (Rule::Torch, true) => torch_adam::AMSGRAD_ARRAYS,
-        };
-        Layout::new(arrays, dtype, base.multi_precision)
+        self.moments().layout(dtype, base)
     }
 
     fn fused(&self) -> bool {

@@ -22,13 +22,15 @@ use crate::param::Param;
 pub(crate) struct Engine<A: Algorithm> {
     base: OptimizerBase,
     algo: A,
-    /// The step of each parameter of the batch in progress.
-    plan: Vec<A::Step>,
+    /// The distinct steps of the batch in progress.
+    steps: Vec<A::Step>,
+    /// For each parameter of the batch, its step's position in `steps`.
+    plan: Vec<usize>,
     journal: Journal,
-    /// Steps already computed in this batch, by `(lr, wd, t)`.
-    steps: HashMap<StepKey, A::Step>,
-    /// The step of the batch's latest parameter, and its key.
-    last_step: Option<(StepKey, A::Step)>,
+    /// The position in `steps` of each step already computed, by `(lr, wd, t)`.
+    computed: HashMap<StepKey, usize>,
+    /// The key of the batch's latest step, and its position.
+    last_step: Option<(StepKey, usize)>,
 }
 
 /// What decides a step's scalars besides the configuration: the bits of the learning rate and
@@ -46,9 +48,10 @@ impl<A: Algorithm> Engine<A> {
         Ok(Engine {
             base,
             algo,
+            steps: Vec::new(),
             plan: Vec::new(),
             journal: Journal::default(),
-            steps: HashMap::new(),
+            computed: HashMap::new(),
             last_step: None,
         })
     }
@@ -60,20 +63,15 @@ impl<A: Algorithm> Engine<A> {
         let this = &*self;
         let checks = params.par_iter().zip(states.par_iter());
         checks.try_for_each(|(param, state)| this.check_with_state(param, state))?;
-        let mut plan = std::mem::take(&mut self.plan);
-        if let Err(e) = self.plan(params, &mut plan) {
-            self.plan = plan;
-            return Err(e);
-        }
-        let (algo, base) = (&self.algo, self.base.config());
-        let each = |((param, state), step): ((&mut Param<'_>, &mut StateMut<'_>), &A::Step)| {
-            algo.apply(step, param, state, base, l)
+        self.plan(params)?;
+        let (algo, base, steps) = (&self.algo, self.base.config(), &self.steps);
+        let each = |((param, state), &step): ((&mut Param<'_>, &mut StateMut<'_>), &usize)| {
+            algo.apply(&steps[step], param, state, base, l)
         };
         match l {
-            Loop::Reference => params.iter_mut().zip(states.iter_mut()).zip(&plan).for_each(each),
-            Loop::Fused => params.par_iter_mut().zip(states.par_iter_mut()).zip(&plan).for_each(each),
+            Loop::Reference => params.iter_mut().zip(states.iter_mut()).zip(&self.plan).for_each(each),
+            Loop::Fused => params.par_iter_mut().zip(states.par_iter_mut()).zip(&self.plan).for_each(each),
         }
-        self.plan = plan;
         Ok(())
     }
 
@@ -87,9 +85,10 @@ impl<A: Algorithm> Engine<A> {
     /// Counts every parameter's update and computes the scalars of its step, in batch order
     /// (counting and the scheduler follow it). A scalar that is degenerate as the kernel reads
     /// it refuses the batch: the counting is undone and nothing has changed.
-    fn plan(&mut self, params: &[Param<'_>], plan: &mut Vec<A::Step>) -> Result<()> {
-        plan.clear();
+    fn plan(&mut self, params: &[Param<'_>]) -> Result<()> {
         self.steps.clear();
+        self.plan.clear();
+        self.computed.clear();
         self.last_step = None;
         let mut journal = std::mem::take(&mut self.journal);
         self.base.begin_counting(&mut journal);
@@ -97,7 +96,7 @@ impl<A: Algorithm> Engine<A> {
         let mut planned = Ok(());
         for param in params {
             match self.step(param.index, &mut journal) {
-                Ok(step) => plan.push(step),
+                Ok(step) => self.plan.push(step),
                 Err(e) => {
                     planned = Err(e);
                     break;
@@ -117,32 +116,33 @@ impl<A: Algorithm> Engine<A> {
 
     /// Counts the update of `index` and reads the scheduler (MXNet's Python `update` does both
     /// before anything else), then the step's scalars.
-    fn step(&mut self, index: usize, journal: &mut Journal) -> Result<A::Step> {
+    fn step(&mut self, index: usize, journal: &mut Journal) -> Result<usize> {
         let t = self.base.count_update(index, journal);
         let base_lr = self.base.base_lr();
         let (lr, wd) = (self.base.lr_for(index, base_lr), self.base.wd_for(index));
         let counted = Counted { index, t, base_lr, lr, wd };
         if !self.algo.cacheable() {
-            return self.algo.step(&counted, self.base.config());
+            self.steps.push(self.algo.step(&counted, self.base.config())?);
+            return Ok(self.steps.len() - 1);
         }
         let key = (lr.to_bits(), wd.to_bits(), t);
         // Most batches have one key (every tensor at the same count, rate and decay): the last
         // key answers them without hashing.
-        if let Some((last, step)) = self.last_step {
+        if let Some((last, position)) = self.last_step {
             if last == key {
-                return Ok(step);
+                return Ok(position);
             }
         }
-        let step = match self.steps.get(&key) {
-            Some(step) => *step,
+        let position = match self.computed.get(&key) {
+            Some(&position) => position,
             None => {
-                let step = self.algo.step(&counted, self.base.config())?;
-                self.steps.insert(key, step);
-                step
+                self.steps.push(self.algo.step(&counted, self.base.config())?);
+                self.computed.insert(key, self.steps.len() - 1);
+                self.steps.len() - 1
             }
         };
-        self.last_step = Some((key, step));
-        Ok(step)
+        self.last_step = Some((key, position));
+        Ok(position)
     }
 }
 
@@ -197,5 +197,41 @@ impl<A: Algorithm> Optimizer for Engine<A> {
         self.algo.check_rescale_grad(rescale_grad)?;
         self.base.set_rescale_grad(rescale_grad);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::optimizer::mxnet_float::PARSES;
+    use crate::{Buffer, Param, StateMut};
+
+    /// The hyper-parameter texts parsed by one update of `tensors` one-element float32 tensors,
+    /// every third with `lr_mult` 0.5.
+    fn parses_for(tensors: usize) -> u64 {
+        let by_index: serde_json::Map<_, _> =
+            (0..tensors).step_by(3).map(|i| (i.to_string(), json!(0.5))).collect();
+        let config = json!({"learning_rate": 3e-5, "wd": 1e-4, "lr_mult": {"by_index": by_index}});
+        let mut adam = crate::create("adam", &config).unwrap();
+        let (mut weights, grad) = (vec![vec![0.5f32]; tensors], [0.1f32]);
+        let mut states: Vec<[Buffer; 2]> =
+            (0..tensors).map(|_| [Buffer::F32(vec![0.0]), Buffer::F32(vec![0.0])]).collect();
+        let mut params: Vec<Param<'_>> =
+            weights.iter_mut().enumerate().map(|(i, w)| Param::dense(i, &[1], w, &grad)).collect();
+        let mut states: Vec<StateMut<'_>> =
+            states.iter_mut().map(|s| StateMut::new(s.iter_mut().map(Buffer::as_mut)).unwrap()).collect();
+        PARSES.with(|p| p.set(0));
+        adam.update(&mut params, &mut states).unwrap();
+        PARSES.with(|p| p.get())
+    }
+
+    #[test]
+    fn a_batch_parses_each_distinct_step_once_not_once_per_tensor() {
+        // Two distinct rates (lr_mult 0.5 and 1) at the same count: two steps' worth of parses
+        // (rate, decay, betas, epsilon, rescale_grad), however many tensors.
+        let two = parses_for(2);
+        assert!(two > 0, "MXNet's rule parses its scalars");
+        assert_eq!(parses_for(100_000), two);
     }
 }

@@ -15,6 +15,12 @@
 
 use std::ops::{Add, Div, Mul, Neg};
 
+#[cfg(test)]
+thread_local! {
+    /// Texts parsed on this thread (the tests count them: a batch parses once per step value).
+    pub(crate) static PARSES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// What MXNet's kernel reads from a `float` field given the Python float `x`.
 pub(crate) fn float_field(x: f64) -> f32 {
     parse::<f32>(&python_repr(x))
@@ -139,6 +145,8 @@ const MAX_FRACTION_DIGITS: u32 = 19;
 // arithmetic here wraps explicitly, as the C++ code's unsigned arithmetic does.
 #[allow(clippy::arithmetic_side_effects)]
 fn parse<F: Parsed>(text: &str) -> F {
+    #[cfg(test)]
+    PARSES.with(|p| p.set(p.get() + 1));
     let mut rest = text.trim_start().as_bytes();
     let negative = rest.first() == Some(&b'-');
     if matches!(rest.first(), Some(b'-' | b'+')) {
@@ -246,7 +254,7 @@ mod tests {
 
     #[test]
     fn double_fields_are_not_exact_either() {
-        // SPEC-family section 1: Nadam's 1 - m_schedule_next arrives one ulp off.
+        // MXNet's parser: Nadam's 1 - m_schedule_next arrives one ulp off.
         assert_eq!(double_field(0.9087857125840941), 0.908785712584094);
         assert_eq!(double_field(0.5), 0.5);
     }

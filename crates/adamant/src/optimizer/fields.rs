@@ -1,0 +1,109 @@
+//! An optimizer's own hyper-parameters as a table: each one's name and where it lives in the
+//! configuration. The registry's JSON in both directions and the list of known names come from
+//! the table, so an optimizer declares its hyper-parameters once.
+
+use serde_json::{Map, Value};
+
+use crate::error::Result;
+use crate::json_fields::JsonFields;
+use crate::optimizer::config::OptimizerConfig;
+use crate::optimizer::options::Choice;
+
+/// One hyper-parameter: its name and its place in a configuration of type `C`.
+pub(crate) enum Field<C> {
+    /// A number.
+    Number(&'static str, fn(&mut C) -> &mut f64),
+    /// `true` or `false`.
+    Flag(&'static str, fn(&mut C) -> &mut bool),
+    /// One of a few names (its name is the option's [`Choice::KEY`]).
+    Choice(fn(&mut C) -> &mut dyn Named),
+}
+
+/// A [`Choice`] seen through a field: read from JSON, written back.
+pub(crate) trait Named {
+    /// The option's name.
+    fn key(&self) -> &'static str;
+    /// Sets the value from `f`: its default when absent or `null`.
+    fn read(&mut self, f: &JsonFields<'_>) -> Result<()>;
+    /// The value as JSON.
+    fn json(&self) -> Value;
+}
+
+impl<T: Choice> Named for T {
+    fn key(&self) -> &'static str {
+        T::KEY
+    }
+    fn read(&mut self, f: &JsonFields<'_>) -> Result<()> {
+        *self = T::read(f)?;
+        Ok(())
+    }
+    fn json(&self) -> Value {
+        self.to_json()
+    }
+}
+
+/// A configuration made of the base hyper-parameters and a table of its own.
+pub(crate) trait Fields: Clone + Default + 'static {
+    /// The registry's name, which errors name.
+    const OWNER: &'static str;
+    /// Its own hyper-parameters.
+    const FIELDS: &'static [Field<Self>];
+    /// The hyper-parameters every optimizer has.
+    fn base_mut(&mut self) -> &mut OptimizerConfig;
+}
+
+impl<C> Field<C> {
+    /// The name, as the registry spells it (`config` to find a choice's key).
+    fn name(&self, config: &mut C) -> &'static str {
+        match self {
+            Field::Number(name, _) | Field::Flag(name, _) => name,
+            Field::Choice(get) => get(config).key(),
+        }
+    }
+}
+
+/// Every name the registry accepts for `C`: the base's, then its own.
+pub(crate) fn keys<C: Fields>() -> Vec<&'static str> {
+    let mut config = C::default();
+    OptimizerConfig::KEYS.iter().copied().chain(C::FIELDS.iter().map(|f| f.name(&mut config))).collect()
+}
+
+/// A configuration from a JSON object of the registry's names; absent keys and `null` keep the
+/// defaults.
+///
+/// # Errors
+/// An unknown key, or a value of the wrong type, naming the key.
+pub(crate) fn from_json<C: Fields>(value: &Value) -> Result<C> {
+    let keys = keys::<C>();
+    let f = JsonFields::new(C::OWNER, value, &keys)?;
+    let (mut config, mut defaults) = (C::default(), C::default());
+    for key in f.keys() {
+        if config.base_mut().set_json(&f, key)? {
+            continue;
+        }
+        // JsonFields::new admitted only the base's keys and the table's.
+        let Some(field) = C::FIELDS.iter().find(|field| field.name(&mut defaults) == key) else { continue };
+        match field {
+            Field::Number(_, get) => *get(&mut config) = f.f64(key)?.unwrap_or(*get(&mut defaults)),
+            Field::Flag(_, get) => *get(&mut config) = f.bool(key)?.unwrap_or(*get(&mut defaults)),
+            Field::Choice(get) => get(&mut config).read(&f)?,
+        }
+    }
+    Ok(config)
+}
+
+/// `config`'s own hyper-parameters added to `base`'s JSON object.
+pub(crate) fn to_json<C: Fields>(config: &C, base: &OptimizerConfig) -> Value {
+    let mut map: Map<String, Value> = base.to_json();
+    let mut config = config.clone();
+    for field in C::FIELDS {
+        let name = field.name(&mut config);
+        let value = match field {
+            Field::Number(_, get) => Value::from(*get(&mut config)),
+            Field::Flag(_, get) => Value::from(*get(&mut config)),
+            Field::Choice(get) => get(&mut config).json(),
+        };
+        map.insert(name.to_string(), value);
+    }
+    Value::Object(map)
+}
