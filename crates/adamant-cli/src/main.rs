@@ -47,7 +47,7 @@ fn main() -> ExitCode {
         // The reader went away (`| head`): nothing is wrong, and nothing more is wanted.
         Err(err) if output::is_closed_stdout(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("adamant: {err:#}");
+            output::errln!("adamant: {err:#}");
             ExitCode::FAILURE
         }
     }

@@ -2,14 +2,25 @@
 //! every result line goes through [`outln!`], which returns the error instead of panicking,
 //! and `main` ends quietly with status 0 when stdout was closed, as ripgrep does.
 
-/// `println!` that returns the write's `io::Result` instead of panicking.
+/// `println!` that returns an error naming stdout instead of panicking.
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         writeln!(std::io::stdout().lock(), $($arg)*)
+            .map_err(|e| anyhow::Error::new(e).context("cannot write to stdout"))
     }};
 }
 pub(crate) use outln;
+
+/// `eprintln!` that ignores a closed or failing stderr: a message that cannot be shown is no
+/// reason to stop, or to panic.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+pub(crate) use errln;
 
 /// Whether `err` comes from writing to a closed stdout.
 pub fn is_closed_stdout(err: &anyhow::Error) -> bool {

@@ -54,5 +54,25 @@ fn a_folder_given_as_a_state_file_is_named() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim(), format!("adamant: {}: Is a directory (os error 21)", dir.display()));
+    assert_eq!(err.trim(), format!("adamant: {}: not a regular file", dir.display()));
+}
+
+#[test]
+fn a_closed_stderr_does_not_turn_an_error_or_a_warning_into_a_panic() {
+    for (args, status) in [
+        (vec!["train", "--optimizer", "sgd"], 1),
+        (vec!["train", "--dtype", "float16", "--epochs", "1", "-q", "--json"], 0),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_adamant"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                drop(child.stderr.take()); // the reader of stderr goes away at once
+                child.wait()
+            })
+            .unwrap();
+        assert_eq!(out.code(), Some(status), "{args:?}");
+    }
 }

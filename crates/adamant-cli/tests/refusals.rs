@@ -123,7 +123,16 @@ fn a_plot_that_cannot_be_written_is_refused_before_training() {
     refused(&["train", "--plot", missing.to_str().unwrap()], 1, "does not exist");
     refused(&["train", "--plot", dir.join("loss.png").to_str().unwrap()], 1, "only .svg is supported");
     refused(&["train", "--plot", dir.to_str().unwrap()], 1, "only .svg");
-    assert!(listing(&dir).is_empty(), "{:?}", listing(&dir));
+    let file = dir.join("afile");
+    std::fs::write(&file, "").unwrap();
+    let under_a_file = file.join("loss.svg");
+    let shown = under_a_file.display().to_string();
+    refused(
+        &["train", "--plot", &shown],
+        1,
+        &format!("--plot {shown}: {} is a file, not a folder", file.display()),
+    );
+    assert_eq!(listing(&dir), [("afile".to_string(), 0)]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -176,4 +185,55 @@ fn a_state_file_of_another_model_in_a_resume_folder_is_named_before_training() {
     assert!(err.contains("the file has float32 [64, 10], the weight is float32 [64, 64]"), "{err}");
     assert_eq!(listing(&run), before, "the saved run changed");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_damaged_progress_file_is_named_before_training() {
+    let dir = scratch("progress");
+    let run = dir.join("run");
+    let saved = adamant(&["train", "--epochs", "1", "-q", "--save-state", run.to_str().unwrap()]);
+    assert_eq!(saved.status, 0, "{}", saved.stderr);
+    let path = run.join("progress.json");
+    let good: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let resume = ["train", "--epochs", "3", "-q", "--resume", run.to_str().unwrap()];
+    // An epoch that is negative, not an integer, or disagrees with the records, and records that
+    // are out of order.
+    for (key, value) in [
+        ("epoch", serde_json::json!(-1)),
+        ("epoch", serde_json::json!(1.5)),
+        ("epoch", serde_json::json!(0)),
+        ("epoch", serde_json::json!(2)),
+        ("epoch", serde_json::json!(u64::MAX)),
+        ("records", serde_json::json!([good["records"][1], good["records"][0], good["records"][0]])),
+    ] {
+        let mut damaged = good.clone();
+        damaged[key] = value.clone();
+        std::fs::write(&path, damaged.to_string()).unwrap();
+        let err = refused(&resume, 1, &format!("{} is damaged", path.display()));
+        assert!(!err.contains("panicked"), "{key} = {value}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn optimizer_and_scheduler_errors_name_the_flags_that_gave_them() {
+    refused(
+        &["train", "--optimizer", "adamw", "--set", "beta1=2"],
+        1,
+        "--optimizer adamw --set beta1=2: hyper-parameter beta1 = 2.0: must be in [0, 1)",
+    );
+    refused(&["train", "--optimizer", "sgd"], 1, "--optimizer sgd: unknown optimizer \"sgd\"");
+    refused(&["train", "--set", "rule=torch", "--set", "clip_gradient=1"], 1, "--set clip_gradient=1: ");
+    refused(
+        &["train", "--lr-scheduler", r#"{"type":"factor"}"#],
+        1,
+        r#"--lr-scheduler {"type":"factor"}: factor scheduler needs "step""#,
+    );
+}
+
+#[test]
+fn an_empty_scenario_pattern_is_refused_rather_than_matching_everything() {
+    for pattern in ["", "lazy,", " "] {
+        refused(&["bench", "--scenario", pattern], 1, "an empty pattern matches every scenario");
+    }
 }

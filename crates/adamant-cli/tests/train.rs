@@ -163,3 +163,12 @@ fn bad_options_and_files_are_one_clear_error() {
     let (ok, _, err) = adamant(&["train", "--optimizer", "sgd"]);
     assert!(!ok && err.contains("known optimizers: adam"), "{err}");
 }
+
+#[test]
+fn a_run_that_diverges_stops_with_an_error_instead_of_reporting_nan() {
+    let (ok, out, err) = adamant(&["train", "--set", "learning_rate=1e30", "--epochs", "3", "-q"]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("model diverged in epoch 1 (training loss NaN)"), "{err}");
+    assert!(err.contains("try a smaller learning rate"), "{err}");
+    assert!(!out.contains("epoch   2/3") && !out.contains("test accuracy NaN"), "{out}");
+}

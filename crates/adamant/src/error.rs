@@ -12,7 +12,7 @@ use crate::kernel::element::DType;
 /// use adamant::{AdamConfig, Error};
 /// let err = AdamConfig { beta1: 1.0, ..AdamConfig::default() }.validate().unwrap_err();
 /// assert!(matches!(err, Error::InvalidHyperParameter { name: "beta1", .. }));
-/// assert_eq!(err.to_string(), "hyper-parameter beta1 = 1: must be in [0, 1)");
+/// assert_eq!(err.to_string(), "hyper-parameter beta1 = 1.0: must be in [0, 1)");
 ///
 /// // Judged as the kernel reads it (float32), where 0.99999999 is exactly 1.
 /// let err = AdamConfig { beta2: 0.99999999, ..AdamConfig::default() }.validate().unwrap_err();
@@ -32,7 +32,7 @@ pub enum Error {
         reason: String,
     },
     /// A per-parameter learning-rate or weight-decay multiplier is out of its range.
-    #[error("{kind} for {key} = {value}: must be finite and >= 0")]
+    #[error("{kind} for {key} = {value:?}: must be finite and >= 0")]
     InvalidMultiplier {
         /// `lr_mult` or `wd_mult`.
         kind: &'static str,

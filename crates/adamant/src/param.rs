@@ -145,8 +145,13 @@ impl<'a> Param<'a> {
                 let Some((&rows, row_shape)) = shape.split_first() else {
                     return Err(Error::RowSparseScalar { index });
                 };
-                // The whole shape's product fits (checked above), so every partial product does.
-                let row_len = shape_len(row_shape).ok_or_else(overflow)?;
+                // The whole shape's product fits (checked above), so a row's product overflows
+                // only in a table of no rows, which can list none.
+                let row_len = match (shape_len(row_shape), g.row_indices.first()) {
+                    (Some(row_len), _) => row_len,
+                    (None, Some(&row)) => return Err(Error::RowIndexOutOfRange { index, row, rows }),
+                    (None, None) => 0,
+                };
                 let listed = g.row_indices.len();
                 if Some(g.values.len()) != listed.checked_mul(row_len) {
                     return Err(Error::RowSparseValues { index, listed, row_len, len: g.values.len() });

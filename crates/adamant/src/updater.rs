@@ -70,6 +70,10 @@ impl Updater {
         Ok(updater)
     }
 
+    /// The most threads [`Updater::set_threads`] starts: more than any CPU has cores, and far
+    /// fewer than would exhaust a process's thread limit.
+    pub const MAX_THREADS: usize = 1024;
+
     /// Runs batches on a pool of `threads` threads of its own from now on; 0 (the default)
     /// runs them on the rayon pool `update` is called from (the global pool, unless the caller
     /// is inside `ThreadPool::install`). The results do not depend on it.
@@ -77,7 +81,21 @@ impl Updater {
     /// A pool of its own suits a program that does no other parallel work at the same time;
     /// otherwise prefer calling `update` inside your pool, since idle rayon threads spin for a
     /// while and two busy pools on the same cores slow each other down.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperParameter`] naming `threads` above [`Updater::MAX_THREADS`], or when
+    /// the pool cannot start; the previous pool stays.
     pub fn set_threads(&mut self, threads: usize) -> Result<()> {
+        if threads > Self::MAX_THREADS {
+            return Err(Error::InvalidHyperParameter {
+                name: "threads",
+                value: threads.to_string(),
+                reason: format!(
+                    "must be at most {} (one per core is the most that helps)",
+                    Self::MAX_THREADS
+                ),
+            });
+        }
         self.pool = match threads {
             0 => None,
             n => Some(rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| {

@@ -258,6 +258,11 @@ fn another_version_or_format_is_refused_with_a_clear_error() {
     assert!(matches!(Updater::load_from(&other[..], &[]), Err(Error::StateFile { .. })));
     let absurd = with_metadata(&file, |d| d["params"][0]["shape"] = json!([usize::MAX, 2]));
     assert!(matches!(Updater::load_from(&absurd[..], &[]), Err(Error::StateFile { .. })));
+    // Counters that run ahead of num_update (the largest count there has been) contradict it.
+    let ahead =
+        with_metadata(&file, |d| d["update_counts"][0][1] = json!(d["num_update"].as_u64().unwrap() + 1));
+    let err = Updater::load_from(&ahead[..], &[]).unwrap_err();
+    assert!(matches!(&err, Error::StateFile { reason } if reason.contains("past num_update")), "{err}");
     let not_a_file = Updater::load_from(&b"\x08\x00\x00\x00\x00\x00\x00\x00{}      "[..], &[]).unwrap_err();
     assert!(matches!(not_a_file, Error::StateFile { .. }), "{not_a_file}");
 }
@@ -331,4 +336,15 @@ fn a_version_1_file_loads_to_the_state_it_saved() {
         (b.num_update(), b.update_counts(), b.learning_rate())
     );
     assert_eq!(loaded.optimizer().config_json(), live.optimizer().config_json());
+}
+
+#[test]
+fn a_path_that_is_not_a_regular_file_is_named_not_read() {
+    let dir = std::env::temp_dir();
+    match Updater::load(&dir, &[]) {
+        Err(Error::Io { path, message }) => {
+            assert_eq!((path, message), (dir.display().to_string(), "not a regular file".to_string()))
+        }
+        other => panic!("expected an I/O error naming the folder, got {other:?}"),
+    }
 }

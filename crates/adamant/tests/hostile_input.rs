@@ -96,7 +96,13 @@ fn zero_element_shapes_with_huge_dimensions_are_fine_and_do_not_hang() {
             updater.update(&mut [Param::row_sparse(0, &shape, &mut w, &rows, &values)]).unwrap();
             let shape = [0, 1 << 63, 1 << 63];
             updater.update(&mut [Param::dense(1, &shape, &mut w, &values)]).unwrap();
+            // Row-sparse too: a table of no rows lists none, however wide a row would be.
+            updater.update(&mut [Param::row_sparse(2, &shape, &mut w, &[], &values)]).unwrap();
+            let err = updater.update(&mut [Param::row_sparse(3, &shape, &mut w, &[0], &values)]).unwrap_err();
+            assert_eq!(err, Error::RowIndexOutOfRange { index: 3, row: 0, rows: 0 });
             assert_eq!(updater.optimizer().base().update_count(0), Some(1));
+            assert_eq!(updater.optimizer().base().update_count(2), Some(1));
+            assert_eq!(updater.optimizer().base().update_count(3), None, "the refused one is not counted");
         }
     }
 }

@@ -132,4 +132,9 @@ fn thread_count_is_settable_and_reported() {
     let mut updater = Updater::new(adamant::create("adam", &json!({})).unwrap());
     updater.set_threads(3).unwrap();
     assert_eq!(updater.threads(), 3);
+    for absurd in [Updater::MAX_THREADS + 1, usize::MAX] {
+        let err = updater.set_threads(absurd).unwrap_err();
+        assert!(matches!(&err, adamant::Error::InvalidHyperParameter { name: "threads", .. }), "{err}");
+        assert_eq!(updater.threads(), 3, "the pool stays");
+    }
 }

@@ -16,13 +16,16 @@ fn invalid_hyper(result: Result<Box<dyn Optimizer>, Error>) -> (&'static str, St
 #[test]
 fn hyper_parameters_out_of_range_are_named_with_their_value() {
     let cases = [
-        (json!({"beta1": 1.0}), "beta1", "1"),
+        (json!({"beta1": 1.0}), "beta1", "1.0"),
         (json!({"beta1": -0.1}), "beta1", "-0.1"),
         (json!({"beta2": 1.5}), "beta2", "1.5"),
         (json!({"learning_rate": -0.01}), "learning_rate", "-0.01"),
-        (json!({"epsilon": -1e-8}), "epsilon", "-0.00000001"),
+        (json!({"epsilon": -1e-8}), "epsilon", "-1e-8"),
         (json!({"wd": -0.5}), "wd", "-0.5"),
-        (json!({"rescale_grad": -2.0}), "rescale_grad", "-2"),
+        (json!({"rescale_grad": -2.0}), "rescale_grad", "-2.0"),
+        // Tiny and huge values as written, not as fifty digits.
+        (json!({"epsilon": 1e-50}), "epsilon", "1e-50"),
+        (json!({"learning_rate": 1e40}), "learning_rate", "1e40"),
     ];
     for (config, name, value) in cases {
         assert_eq!(invalid_hyper(adamant::create("adam", &config)), (name, value.to_string()), "{config}");
@@ -69,7 +72,7 @@ fn bad_multipliers_name_their_key() {
     let err = adamant::create("adam", &json!({"lr_mult": {"by_index": {"3": -1.0}}})).unwrap_err();
     assert_eq!(err, Error::InvalidMultiplier { kind: "lr_mult", key: "index 3".into(), value: -1.0 });
     let err = adamant::create("adam", &json!({"wd_mult": {"by_name": {"fc_bias": -2.0}}})).unwrap_err();
-    assert_eq!(err.to_string(), "wd_mult for name \"fc_bias\" = -2: must be finite and >= 0");
+    assert_eq!(err.to_string(), "wd_mult for name \"fc_bias\" = -2.0: must be finite and >= 0");
 }
 
 #[test]

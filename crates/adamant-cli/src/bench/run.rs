@@ -71,6 +71,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if !(args.seconds > 0.0 && args.seconds.is_finite()) {
         bail!("--seconds must be a positive number, not {}", args.seconds);
     }
+    if args.scenario.iter().any(|p| p.trim().is_empty()) {
+        bail!(
+            "--scenario {:?}: an empty pattern matches every scenario; leave --scenario out to run them all",
+            args.scenario.join(",")
+        );
+    }
     let threads = args.threads.unwrap_or_else(crate::machine::cpus);
     let chosen: Vec<Scenario> = scenarios::all(args.size)
         .into_iter()

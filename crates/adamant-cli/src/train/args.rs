@@ -123,7 +123,7 @@ impl TrainArgs {
             saved::check_writable("--plot", path)?;
         }
         if let Some(dir) = &self.resume {
-            saved::read_progress(dir)?;
+            saved::parse_progress(dir)?;
         }
         if let Some(dir) = &self.save_state {
             saved::check_save_dir(dir, self.resume.as_deref())?;
@@ -142,8 +142,10 @@ impl TrainArgs {
             config.insert(key.trim().to_string(), value);
         }
         if let Some(s) = &self.lr_scheduler {
+            let text = s;
             let s: Value =
                 serde_json::from_str(s).with_context(|| format!("--lr-scheduler {s:?} is not JSON"))?;
+            adamant::LrScheduler::from_json(&s).with_context(|| format!("--lr-scheduler {text}"))?;
             config.insert("lr_scheduler".into(), s);
         }
         if !config.contains_key("learning_rate") && !config.contains_key("lr_scheduler") {

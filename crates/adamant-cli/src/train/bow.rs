@@ -125,7 +125,7 @@ impl Model {
         let (mut loss, mut correct) = (0.0f32, 0);
         for (words, y) in docs {
             let (p, _) = self.probabilities(words);
-            loss -= p[*y].max(1e-7).ln();
+            loss -= p[*y].clamp(1e-7, 1.0).ln();
             let best = (0..p.len()).fold(0, |best, c| if p[c] > p[best] { c } else { best });
             correct += usize::from(best == *y);
         }
@@ -147,7 +147,7 @@ impl Model {
             let words: Vec<(u32, f32)> =
                 words.iter().filter(|_| keep()).map(|&(w, v)| (w, v / keep_rate)).collect();
             let (p, h) = self.probabilities(&words);
-            g.loss -= p[*y].max(1e-7).ln() * scale;
+            g.loss -= p[*y].clamp(1e-7, 1.0).ln() * scale;
             // d(loss) / d(score of class c) = p_c - [c == y], averaged over the batch.
             let d: Vec<f32> = (0..k).map(|c| (p[c] - if c == *y { 1.0 } else { 0.0 }) * scale).collect();
             g.bias.iter_mut().zip(&d).for_each(|(gb, d)| *gb += d);

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 
 use super::bow::Corpus;
 
@@ -31,10 +31,23 @@ struct Label {
     text: String,
 }
 
+/// The file's text, less a UTF-8 byte-order mark.
+///
+/// # Errors
+/// The line of the first byte that is not UTF-8 (LIBSVM files are ASCII).
+fn text_of<'a>(bytes: &'a [u8], name: &dyn std::fmt::Display) -> Result<&'a str> {
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count().saturating_add(1);
+        anyhow::anyhow!("{name}:{line}: not UTF-8 text (a LIBSVM file is ASCII: `label index:value ...`)")
+    })
+}
+
 /// Reads `path`. Every error names the file, and the line where one is at fault.
 pub fn read(path: &Path) -> Result<Labelled> {
     let name = path.display();
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
+    let bytes = super::saved::read_regular(path, None)?;
+    let text = text_of(&bytes, &name)?;
     let mut columns: HashMap<u64, u32> = HashMap::new();
     let mut labels: Vec<Label> = Vec::new();
     let mut docs: Vec<(Vec<(u32, f32)>, usize)> = Vec::new();
@@ -133,6 +146,20 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_is_skipped_and_other_encodings_are_named() {
+        let file = read_text("\u{feff}1 1:1\n0 2:1\n").unwrap();
+        assert_eq!(file.labels, ["0", "1"]);
+        let path = std::env::temp_dir().join(format!("adamant-latin1-{}.txt", std::process::id()));
+        std::fs::write(&path, b"1 1:1\n0 2:1\n1 3:1 # caf\xe9\n").unwrap();
+        let err = read(&path).unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            err.ends_with(":3: not UTF-8 text (a LIBSVM file is ASCII: `label index:value ...`)"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn faults_name_the_file_and_line() {
         let err = |text| read_text(text).unwrap_err().to_string();
         assert!(err("+1 3:1 7:0.5\n-1 2:1\n+1 4-2\n").ends_with(":3: expected index:value, got \"4-2\""));
@@ -142,6 +169,7 @@ mod tests {
         assert!(err("1 1:inf\n").ends_with(":1: feature value inf is not finite"));
         assert!(err("1 1:1\n1 2:1\n").ends_with(": every example has label 1; there is nothing to classify"));
         assert!(err("# nothing\n").ends_with(": no examples"));
+        assert!(err("1 1:1\n0 2:1\n1 3:\u{e9}\n").ends_with(":3: expected a feature value, got \"\u{e9}\""));
         let many: String = (0..=MAX_CLASSES).map(|i| format!("{i}.5 1:1\n")).collect();
         assert!(err(&many).contains("more than 1000 different labels"));
     }

@@ -22,8 +22,8 @@ pub struct Record {
 pub struct Report {
     pub json: bool,
     pub epochs: usize,
-    /// In text, every `every`-th epoch is shown (and the last), so that a long run stays
-    /// readable; JSON has every epoch.
+    /// In text, every `every`-th epoch is shown (and the first and the last), so that a long run
+    /// stays readable; JSON has every epoch.
     pub every: usize,
 }
 
@@ -37,7 +37,7 @@ impl Report {
     pub fn epoch(&self, r: &Record) -> Result<()> {
         if self.json {
             outln!("{}", serde_json::to_string(r)?)?;
-        } else if r.epoch.is_multiple_of(self.every) || r.epoch == self.epochs {
+        } else if r.epoch.is_multiple_of(self.every) || r.epoch == 1 || r.epoch == self.epochs {
             let (epoch, epochs) = (r.epoch, self.epochs);
             outln!(
                 "epoch {epoch:>3}/{epochs}  {:<9} train loss {:.4}  test loss {:.4}  test accuracy {:6.2}%  step {:.3} ms",

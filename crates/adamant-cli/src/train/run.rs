@@ -17,7 +17,7 @@ use super::report::{Record, Report};
 use super::rng::Rng;
 use super::scaling::Scaling;
 use super::{libsvm, plot, saved};
-use crate::output::outln;
+use crate::output::{errln, outln};
 use crate::progress;
 
 /// The models of a run and what the header and summary say about them.
@@ -39,7 +39,11 @@ const STEPS_ON_A_FILE: usize = 1500;
 const MIN_EXAMPLES: usize = 10;
 
 fn updater(args: &TrainArgs, config: &Value) -> Result<Updater> {
-    let mut updater = Updater::new(adamant::create(&args.optimizer, config)?);
+    let flags = std::iter::once(format!("--optimizer {}", args.optimizer))
+        .chain(args.set.iter().map(|pair| format!("--set {pair}")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut updater = Updater::new(adamant::create(&args.optimizer, config).context(flags)?);
     if let Some(threads) = args.threads {
         updater.set_threads(threads)?;
     }
@@ -181,12 +185,12 @@ fn fingerprint(args: &TrainArgs, config: &Value) -> Value {
 /// The epoch a run resumed from `dir` starts at, with the records so far; every model's
 /// weights and state are loaded and checked before anything trains.
 fn resume(dir: &Path, this_run: &Value, args: &TrainArgs, setup: &mut Setup) -> Result<(usize, Vec<Record>)> {
-    let progress = saved::read_progress(dir)?;
-    if progress["run"] != *this_run {
+    let progress = saved::read_progress(dir, setup.models.len())?;
+    if progress.run != *this_run {
         bail!(
             "cannot resume from {}: it was saved by another run ({}), not this one ({})",
             dir.display(),
-            progress["run"],
+            progress.run,
             this_run
         );
     }
@@ -196,12 +200,10 @@ fn resume(dir: &Path, this_run: &Value, args: &TrainArgs, setup: &mut Setup) -> 
             model.updater_mut().set_threads(threads)?;
         }
     }
-    let records: Vec<Record> =
-        serde_json::from_value(progress["records"].clone()).context("progress.json: bad records")?;
-    let first_epoch = progress["epoch"].as_u64().unwrap_or(0) as usize + 1;
-    if first_epoch > setup.epochs {
-        bail!("{} already holds {} epochs; ask for more with --epochs", dir.display(), first_epoch - 1);
+    if progress.epoch >= setup.epochs {
+        bail!("{} already holds {} epochs; ask for more with --epochs", dir.display(), progress.epoch);
     }
+    let (first_epoch, records) = (progress.epoch + 1, progress.records);
     Ok((first_epoch, records))
 }
 
@@ -224,7 +226,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     let multi_precision = config.get("multi_precision").and_then(Value::as_bool).unwrap_or(false);
     if args.dtype.dtype() == DType::F16 && !multi_precision {
-        eprintln!(
+        errln!(
             "adamant: warning: float16 weights without multi_precision keep their moments in float16, \
              where a gradient below about 5e-3 leaves no trace in v and the weight moves too far \
              (docs/semantics.md); add --set multi_precision=true"
@@ -237,7 +239,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             outln!("{note}")?;
         }
         if report.every > 1 {
-            outln!("(one epoch in {} shown, and the last)", report.every)?;
+            outln!("(one epoch in {} shown, and the first and the last)", report.every)?;
         }
     }
     let started = Instant::now();
@@ -251,6 +253,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             let model = model.name().to_string();
             let record = Record { epoch, model, train_loss, test_loss, test_accuracy, step_ms };
             bar.suspend(|| report.epoch(&record))?;
+            if !train_loss.is_finite() {
+                bail!(
+                    "the {} model diverged in epoch {epoch} (training loss {train_loss}); nothing of this \
+                     epoch was saved: try a smaller learning rate (--set learning_rate=...)",
+                    record.model
+                );
+            }
             records.push(record);
         }
         bar.finish_and_clear();
@@ -265,7 +274,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     report.summary(&records, &setup.data, started.elapsed().as_secs_f64())?;
     if let Some(path) = &args.plot {
-        plot::draw(path, &setup.title, &records)?;
+        plot::draw(path, &setup.title, &records).with_context(|| format!("--plot {}", path.display()))?;
         if !args.json {
             outln!("loss curves written to {}", path.display())?;
         }

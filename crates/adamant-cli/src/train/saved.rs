@@ -12,7 +12,10 @@ use anyhow::{bail, Context, Result};
 use half::{bf16, f16};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
+use serde::Deserialize;
 use serde_json::Value;
+
+use super::report::Record;
 
 /// The progress file of a saved run.
 pub const PROGRESS: &str = "progress.json";
@@ -69,7 +72,7 @@ fn decode(dtype: Dtype, bytes: &[u8]) -> Option<Buffer> {
 
 /// Loads the arrays of [`save_weights`].
 pub fn load_weights(path: &Path) -> Result<HashMap<String, Buffer>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = read_regular(path, None)?;
     let file = SafeTensors::deserialize(&bytes)
         .with_context(|| format!("{} is not a weights file", path.display()))?;
     let mut out = HashMap::new();
@@ -91,12 +94,69 @@ pub fn take(weights: &mut HashMap<String, Buffer>, name: &str, len: usize, dtype
     }
 }
 
+/// What `progress.json` holds: the run's settings, the last epoch saved, and every model's
+/// figures of every epoch so far.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Progress {
+    pub run: Value,
+    pub epoch: usize,
+    pub records: Vec<Record>,
+}
+
+/// The largest `progress.json` read (a run of 1,000 epochs writes about 200 KiB per model).
+const PROGRESS_LIMIT: u64 = 64 << 20;
+
 /// Reads `DIR/progress.json`.
-pub fn read_progress(dir: &Path) -> Result<Value> {
+pub fn parse_progress(dir: &Path) -> Result<Progress> {
     let path = dir.join(PROGRESS);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("--resume {}: no saved run there (no {PROGRESS})", dir.display()))?;
+    let text = read_limited(&path, PROGRESS_LIMIT).with_context(|| {
+        format!("--resume {}: no saved run there (no readable {PROGRESS})", dir.display())
+    })?;
     serde_json::from_str(&text).with_context(|| format!("{} is damaged", path.display()))
+}
+
+/// Reads `DIR/progress.json`, written after epoch `epoch` by `models` models, and checks that it
+/// holds one record for each model and epoch, in order.
+pub fn read_progress(dir: &Path, models: usize) -> Result<Progress> {
+    let progress = parse_progress(dir)?;
+    let expected = progress.epoch.checked_mul(models);
+    let epoch_of = |i: usize| i.checked_div(models).and_then(|e| e.checked_add(1));
+    let in_order = progress.records.iter().enumerate().all(|(i, r)| Some(r.epoch) == epoch_of(i));
+    if progress.epoch == 0 || expected != Some(progress.records.len()) || !in_order {
+        bail!(
+            "{} is damaged: epoch {} with {} records for {models} models",
+            dir.join(PROGRESS).display(),
+            progress.epoch,
+            progress.records.len()
+        );
+    }
+    Ok(progress)
+}
+
+/// The bytes of the regular file `path`, refused above `limit` bytes when there is one (a FIFO
+/// or a device would block or never end).
+pub fn read_regular(path: &Path, limit: Option<u64>) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() {
+        bail!("{} is not a regular file", path.display());
+    }
+    if let Some(limit) = limit.filter(|&limit| meta.len() > limit) {
+        bail!("{} holds {} bytes, more than the {limit} this reads", path.display(), meta.len());
+    }
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// The text of the regular file `path`, refused above `limit` bytes.
+pub fn read_limited(path: &Path, limit: u64) -> Result<String> {
+    let bytes = read_regular(path, Some(limit))?;
+    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
+}
+
+/// The epoch a folder's `progress.json` says it holds, if it reads.
+fn read_progress_epoch(dir: &Path) -> Option<u64> {
+    let text = read_limited(&dir.join(PROGRESS), PROGRESS_LIMIT).ok()?;
+    serde_json::from_str::<Value>(&text).ok()?["epoch"].as_u64()
 }
 
 /// Checks, before any training, that `--save-state dir` can be written: a new or empty folder,
@@ -115,7 +175,7 @@ pub fn check_save_dir(dir: &Path, resume: Option<&Path>) -> Result<()> {
     if entries.next().is_none() {
         return Ok(());
     }
-    match read_progress(dir).ok().and_then(|p| p["epoch"].as_u64()) {
+    match read_progress_epoch(dir) {
         Some(epoch) => bail!(
             "--save-state {shown}: the folder holds another run (saved at epoch {epoch}); continue it \
              with --resume {shown}, or give a new or empty folder"
@@ -129,6 +189,9 @@ pub fn check_save_dir(dir: &Path, resume: Option<&Path>) -> Result<()> {
 pub fn check_writable(flag: &str, path: &Path) -> Result<()> {
     let shown = path.display();
     let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if folder.exists() && !folder.is_dir() {
+        bail!("{flag} {shown}: {} is a file, not a folder", folder.display());
+    }
     if !folder.is_dir() {
         bail!("{flag} {shown}: the folder {} does not exist", folder.display());
     }

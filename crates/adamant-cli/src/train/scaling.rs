@@ -5,7 +5,9 @@
 //! of the training examples is standardized (mean 0, standard deviation 1: absent entries count
 //! as 0 and become `-mean / sd`); a rarer one is divided by its largest magnitude, which keeps
 //! it sparse (one-hot and bag-of-words features stay 0 or 1, and the table's gradients stay
-//! row-sparse). Constant features are left as they are.
+//! row-sparse). Constant features are left as they are. The arithmetic is float64, so that
+//! values near float32's limits (3e38 and -3e38 in one column) scale to finite numbers: a
+//! standardized value is at most `sqrt(n)` in magnitude, a divided one at most 1.
 
 use super::bow::Corpus;
 
@@ -13,9 +15,9 @@ use super::bow::Corpus;
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Column {
     /// `(x - mean) / sd`, also for the examples that lack it.
-    Standardized { mean: f32, sd: f32 },
+    Standardized { mean: f64, sd: f64 },
     /// `x / largest |x|`.
-    Divided(f32),
+    Divided(f64),
 }
 
 /// The scaling of every column of a corpus.
@@ -43,9 +45,9 @@ impl Scaling {
                 let mean = sum / n;
                 let sd = (squares / n - mean * mean).max(0.0).sqrt();
                 if count as f64 >= 0.5 * n && sd > 1e-12 * mean.abs().max(1e-300) {
-                    Column::Standardized { mean: mean as f32, sd: sd as f32 }
+                    Column::Standardized { mean, sd }
                 } else if largest > 0.0 {
-                    Column::Divided(largest)
+                    Column::Divided(f64::from(largest))
                 } else {
                     Column::Divided(1.0)
                 }
@@ -89,10 +91,12 @@ impl Scaling {
     }
 
     fn scale(&self, column: u32, x: f32) -> f32 {
-        match self.columns[column as usize] {
+        let x = f64::from(x);
+        let scaled = match self.columns[column as usize] {
             Column::Standardized { mean, sd } => (x - mean) / sd,
             Column::Divided(largest) => x / largest,
-        }
+        };
+        scaled as f32
     }
 
     /// How many columns are standardized and how many divided by their largest value.
@@ -118,5 +122,27 @@ mod tests {
         assert!(mean.abs() < 1e-5 && (sd - 1.0).abs() < 1e-5, "{column0:?}");
         assert_eq!(scaled.docs[4].0.iter().find(|e| e.0 == 1), Some(&(1, 1.0)));
         assert_eq!(scaled.docs[0].0.len(), 1, "the rare column stays absent where it was");
+    }
+
+    #[test]
+    fn values_at_float32s_limits_scale_to_finite_numbers() {
+        // A column at +-3.4e38 (its difference overflows float32), one of subnormals, and one
+        // with a single huge value among small ones.
+        let extremes = [-f32::MAX, -f32::MAX, -f32::MAX, f32::MAX];
+        let docs = (0..4).map(|i| {
+            (
+                vec![
+                    (0, extremes[i]),
+                    (1, f32::from_bits(1 + i as u32)),
+                    (2, if i == 0 { 3e38 } else { 1e-3 }),
+                ],
+                i % 2,
+            )
+        });
+        let train = Corpus { vocab: 3, classes: 2, docs: docs.collect() };
+        let scaled = Scaling::fit(&train).apply(&train);
+        for (features, _) in &scaled.docs {
+            assert!(features.iter().all(|(_, x)| x.is_finite() && x.abs() <= 2.0), "{features:?}");
+        }
     }
 }

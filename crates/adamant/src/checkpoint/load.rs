@@ -60,8 +60,12 @@ impl Updater {
     /// unknown index); every mismatch is reported at once.
     pub fn load(path: impl AsRef<Path>, expected: &[ParamSpec<'_>]) -> Result<Updater> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::Io { path: path.display().to_string(), message: e.to_string() })?;
+        let io = |message: String| Error::Io { path: path.display().to_string(), message };
+        // A FIFO or a device would block or never end.
+        if !std::fs::metadata(path).map_err(|e| io(e.to_string()))?.is_file() {
+            return Err(io("not a regular file".into()));
+        }
+        let bytes = std::fs::read(path).map_err(|e| io(e.to_string()))?;
         Self::load_bytes(&bytes, expected)
     }
 

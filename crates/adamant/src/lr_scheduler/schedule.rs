@@ -124,8 +124,10 @@ pub struct LrScheduler {
     past_max_update: PastMaxUpdate,
 }
 
-fn invalid(name: &'static str, value: impl ToString, reason: &'static str) -> Error {
-    Error::InvalidHyperParameter { name, value: value.to_string(), reason: reason.into() }
+/// `name` = `value` refused for `reason`; numbers shown as Rust's `Debug` writes them (`1e-50`,
+/// not fifty zeros).
+fn invalid(name: &'static str, value: impl std::fmt::Debug, reason: &'static str) -> Error {
+    Error::InvalidHyperParameter { name, value: format!("{value:?}"), reason: reason.into() }
 }
 
 /// A rate must be finite and >= 0, also as the kernel reads it (rounded to float32, where
@@ -251,7 +253,7 @@ impl LrScheduler {
                 if steps.is_empty() || steps[0] < 1 || steps.windows(2).any(|p| p[1] <= p[0]) {
                     return Err(invalid(
                         "step",
-                        format!("{steps:?}"),
+                        steps,
                         "must be a non-empty, strictly increasing list of integers >= 1",
                     ));
                 }

@@ -120,6 +120,16 @@ impl OptimizerBase {
         scheduler: Option<(f64, u64, u64)>,
     ) -> Result<()> {
         kernel_values::non_negative(kernel_values::nearest, "learning_rate", lr)?;
+        // num_update is the largest count there has been, and a Factor scheduler's count is the
+        // update at its last decay: neither can run ahead of it.
+        let ahead =
+            counts.iter().map(|&(index, count)| (format!("the update count of index {index}"), count));
+        let scheduler_count = scheduler.map(|(_, count, _)| ("the scheduler's count".to_string(), count));
+        if let Some((what, count)) = ahead.chain(scheduler_count).find(|&(_, count)| count > num_update) {
+            return Err(Error::StateFile {
+                reason: format!("{what} is {count}, past num_update {num_update}"),
+            });
+        }
         let mut restored = self.scheduler.clone();
         match (&mut restored, scheduler) {
             (Some(s), Some(state)) => s.restore_state(state)?,

@@ -22,8 +22,9 @@ pub(crate) fn nearest(given: f64) -> f32 {
     given as f32
 }
 
+/// `name` = `given` refused for `reason` (`given` as `Debug` writes it: `1e-50`, not fifty zeros).
 fn refuse(name: &'static str, given: f64, reason: String) -> Error {
-    Error::InvalidHyperParameter { name, value: given.to_string(), reason }
+    Error::InvalidHyperParameter { name, value: format!("{given:?}"), reason }
 }
 
 /// A value that must be finite and non-negative, as given and as read.
