@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use adamant::{DataRef, Updater};
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::{json, Value};
 
@@ -78,6 +78,26 @@ fn number(v: &Value) -> String {
 
 /// `adamant inspect`.
 pub fn run(args: &InspectArgs) -> Result<()> {
+    if args.file.is_dir() {
+        // A --save-state folder: name the state files in it.
+        let mut files: Vec<String> = std::fs::read_dir(&args.file)
+            .with_context(|| format!("cannot read {}", args.file.display()))?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".optimizer.safetensors"))
+            .collect();
+        files.sort();
+        match files.as_slice() {
+            [] => bail!(
+                "{} is a folder, and holds no state file (*.optimizer.safetensors)",
+                args.file.display()
+            ),
+            _ => bail!(
+                "{} is a folder; give one of its state files: {}",
+                args.file.display(),
+                files.iter().map(|f| args.file.join(f).display().to_string()).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
     let updater = Updater::load(&args.file, &[]).map_err(|e| match e {
         // Already names the file.
         adamant::Error::Io { .. } => anyhow::Error::new(e),

@@ -46,15 +46,34 @@ fn a_closed_stdout_ends_every_subcommand_quietly() {
 }
 
 #[test]
-fn a_folder_given_as_a_state_file_is_named() {
-    let dir = std::env::temp_dir();
-    let out = Command::new(env!("CARGO_BIN_EXE_adamant"))
-        .args(["inspect", dir.to_str().unwrap()])
+fn a_folder_given_as_a_state_file_is_named_with_the_state_files_in_it() {
+    let dir = std::env::temp_dir().join(format!("adamant-inspect-dir-{}", std::process::id()));
+    let inspect = |dir: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_adamant"))
+            .args(["inspect", dir.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).trim().to_string()
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    assert_eq!(
+        inspect(&dir),
+        format!("adamant: {} is a folder, and holds no state file (*.optimizer.safetensors)", dir.display())
+    );
+    let run = dir.join("run");
+    let saved = Command::new(env!("CARGO_BIN_EXE_adamant"))
+        .args(["train", "--epochs", "1", "-q", "--save-state", run.to_str().unwrap()])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim(), format!("adamant: {}: not a regular file", dir.display()));
+    assert!(saved.status.success());
+    let files =
+        ["mlp", "softmax"].map(|m| run.join(format!("{m}.optimizer.safetensors")).display().to_string());
+    assert_eq!(
+        inspect(&run),
+        format!("adamant: {} is a folder; give one of its state files: {}", run.display(), files.join(", "))
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

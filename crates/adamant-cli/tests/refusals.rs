@@ -237,3 +237,20 @@ fn an_empty_scenario_pattern_is_refused_rather_than_matching_everything() {
         refused(&["bench", "--scenario", pattern], 1, "an empty pattern matches every scenario");
     }
 }
+
+#[test]
+fn a_data_file_that_is_missing_or_a_folder_is_named_with_its_flag() {
+    let dir = scratch("data");
+    let missing = dir.join("missing.libsvm");
+    refused(
+        &["train", "--task", "sparse", "--data", missing.to_str().unwrap()],
+        1,
+        &format!("--data {}: No such file", missing.display()),
+    );
+    refused(
+        &["train", "--task", "sparse", "--data", dir.to_str().unwrap()],
+        1,
+        &format!("--data {}: not a regular file", dir.display()),
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -49,6 +49,10 @@ fn a_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one() {
             adamant(&["train", "--task", task, "--epochs", "3", "--seed", "5", "--json", "--resume", d]);
         assert!(ok, "{err}");
         assert_eq!(summary(&resumed)["models"], summary(&straight)["models"], "{task}");
+        // The resumed run kept saving into its folder: epoch 3 is there.
+        let progress: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("progress.json")).unwrap()).unwrap();
+        assert_eq!(progress["epoch"], 3, "{task}");
         let (ok, _, err) = adamant(&["train", "--task", task, "--epochs", "4", "--seed", "6", "--resume", d]);
         assert!(!ok && err.contains("saved by another run"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -169,6 +169,18 @@ pub enum Error {
         /// The dtype and length it has.
         given: (DType, usize),
     },
+    /// A named state array where the layout keeps another one.
+    #[error("parameter {index}: state array {position} is {given:?}; this optimizer keeps {expected} there")]
+    StateArrayName {
+        /// The parameter index.
+        index: usize,
+        /// The array's position in the state.
+        position: usize,
+        /// The name the layout has there.
+        expected: &'static str,
+        /// The name it was given.
+        given: String,
+    },
     /// More state arrays than any optimizer keeps.
     #[error("{given} state arrays; no optimizer keeps more than {max}")]
     TooManyStateArrays {
@@ -183,6 +195,16 @@ pub enum Error {
         /// The parameter index.
         index: usize,
         /// What it does not support, and why.
+        what: &'static str,
+    },
+    /// The optimizer cannot step weights of this dtype as configured.
+    #[error("parameter {index}: {dtype} {what}")]
+    DTypeUnsupported {
+        /// The parameter index.
+        index: usize,
+        /// The weight's dtype.
+        dtype: DType,
+        /// What it needs, and why.
         what: &'static str,
     },
     /// A row-sparse gradient lists a row the weight does not have.
@@ -219,7 +241,8 @@ pub enum Error {
     /// A weight in row-sparse storage that does not hold every row, in order.
     #[error(
         "parameter {index}: a row-sparse weight must hold every row 0..{rows} in order (as in \
-         MXNet); it holds {present} rows"
+         MXNet); it holds {present} rows{}",
+        out_of_place.map_or(String::new(), |(at, row)| format!(", and row {row} at position {at}"))
     )]
     MissingWeightRows {
         /// The parameter index.
@@ -228,6 +251,8 @@ pub enum Error {
         rows: usize,
         /// The rows the weight holds.
         present: usize,
+        /// The first position that holds another row than its own, and the row it holds.
+        out_of_place: Option<(usize, i64)>,
     },
     /// The same parameter index appears twice in one batch.
     #[error("parameter {index} appears more than once in one batch")]

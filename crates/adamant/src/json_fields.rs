@@ -79,9 +79,26 @@ pub(crate) fn wrong_type(name: &str, expected: &'static str, value: &Value) -> E
     Error::WrongType { name: name.to_string(), expected, value: value.to_string() }
 }
 
-/// A JSON number as f64.
+/// A JSON number as f64; also `"NaN"`, `"Infinity"` and `"-Infinity"`, which [`number`] writes
+/// for the values JSON has no number for.
 pub(crate) fn as_f64(name: &str, value: &Value) -> Result<f64> {
-    value.as_f64().ok_or_else(|| wrong_type(name, "a number", value))
+    match value.as_str() {
+        Some("NaN") => Ok(f64::NAN),
+        Some("Infinity") => Ok(f64::INFINITY),
+        Some("-Infinity") => Ok(f64::NEG_INFINITY),
+        _ => value.as_f64().ok_or_else(|| wrong_type(name, "a number", value)),
+    }
+}
+
+/// `x` as JSON: a number, or for NaN and the infinities (which JSON numbers cannot hold, and
+/// `serde_json` would write as `null`) the strings [`as_f64`] reads back.
+pub(crate) fn number(x: f64) -> Value {
+    match x {
+        x if x.is_nan() => Value::from("NaN"),
+        f64::INFINITY => Value::from("Infinity"),
+        f64::NEG_INFINITY => Value::from("-Infinity"),
+        x => Value::from(x),
+    }
 }
 
 /// A JSON non-negative integer as u64.

@@ -113,9 +113,10 @@ impl<'a> Param<'a> {
         }
         if let Some(rows) = self.weight_rows {
             let all_rows = shape.first().copied().unwrap_or(0);
-            let complete = rows.len() == all_rows && rows.iter().zip(0..).all(|(&r, i)| r == i);
-            if !complete {
-                return Err(Error::MissingWeightRows { index, rows: all_rows, present: rows.len() });
+            let out_of_place = rows.iter().zip(0..).position(|(&r, i)| r != i).map(|at| (at, rows[at]));
+            if rows.len() != all_rows || out_of_place.is_some() {
+                let present = rows.len();
+                return Err(Error::MissingWeightRows { index, rows: all_rows, present, out_of_place });
             }
         }
         let (grad_shape, grad_dtype) = match self.grad {

@@ -79,7 +79,10 @@ struct Run {
 impl Run {
     fn new(name: &str, config: &Value, model: &Model) -> Run {
         Run {
-            updater: Updater::new(adamant::create(name, config).unwrap()),
+            updater: Updater::new(
+                adamant::create(name, &common::fitted(config, [model.dense_dtype, model.table_dtype]))
+                    .unwrap(),
+            ),
             dense: to_buffer(&model.dense, model.dense_dtype),
             table: to_buffer(&model.table, model.table_dtype),
         }
@@ -346,5 +349,81 @@ fn a_path_that_is_not_a_regular_file_is_named_not_read() {
             assert_eq!((path, message), (dir.display().to_string(), "not a regular file".to_string()))
         }
         other => panic!("expected an I/O error naming the folder, got {other:?}"),
+    }
+}
+
+/// The reason of the state-file error `bytes` gives.
+#[track_caller]
+fn refused_because(bytes: &[u8]) -> String {
+    match Updater::load_from(bytes, &[]) {
+        Err(Error::StateFile { reason }) => reason,
+        other => panic!("expected a state-file error, got {other:?}"),
+    }
+}
+
+#[test]
+fn counters_and_arrays_that_contradict_each_other_are_refused() {
+    // small_file: indices 0 and 3, two updates each, begin_num_update 0.
+    let file = small_file();
+    for (edit, says) in [
+        (json!({"update_counts": []}), "parameter 0 has state but no update count"),
+        (json!({"update_counts": [[0, 2], [0, 1], [3, 2]]}), "index 0 has two update counts"),
+        (
+            json!({"update_counts": [[0, 0], [3, 2]]}),
+            "index 0 has update count 0, not past begin_num_update 0",
+        ),
+        (json!({"update_counts": [[0, 3], [3, 2]]}), "the update count of index 0 is 3, past num_update 2"),
+        (
+            json!({"num_update": 1, "update_counts": [[0, 1], [3, 1]], "config": {"begin_num_update": 5}}),
+            "num_update 1 is below begin_num_update 5",
+        ),
+        (json!({"learning_rate": -1.0}), "hyper-parameter learning_rate = -1.0: must be finite and >= 0"),
+        (json!({"optimizer": "adamw"}), "unknown hyper-parameter \"wd_order\" for adamw"),
+    ] {
+        let forged = with_metadata(&file, |d| {
+            for (k, v) in edit.as_object().unwrap() {
+                if k == "config" {
+                    d["config"]["begin_num_update"] = v["begin_num_update"].clone();
+                } else {
+                    d[k] = v.clone();
+                }
+            }
+        });
+        let reason = refused_because(&forged);
+        assert!(reason.contains(says), "{edit}: {reason}");
+    }
+    // Version 1's name of the master copy is not a version-2 name.
+    let renamed = with_metadata(&file, |d| d["params"][0]["arrays"][2]["name"] = json!("master"));
+    assert!(refused_because(&renamed).contains("array 0.master is missing"), "{}", refused_because(&renamed));
+}
+
+#[test]
+fn an_array_the_metadata_does_not_describe_is_refused() {
+    let file = small_file();
+    let tensors = safetensors::SafeTensors::deserialize(&file).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&file).unwrap();
+    let junk = vec![0u8; 64];
+    let extra = safetensors::tensor::TensorView::new(safetensors::Dtype::U8, vec![64], &junk).unwrap();
+    let mut all: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors.tensors();
+    all.push(("9.junk".to_string(), extra));
+    let bytes = safetensors::serialize(all, header.metadata().clone()).unwrap();
+    assert_eq!(refused_because(&bytes), "array 9.junk is not described by the metadata");
+}
+
+#[test]
+fn adamws_skip_of_a_non_finite_rescale_grad_survives_a_resume() {
+    for rescale_grad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let mut updater = Updater::new(adamant::create("adamw", &json!({"learning_rate": 0.1})).unwrap());
+        let (mut w, g) = (vec![1.0f32; 3], vec![0.5f32; 3]);
+        updater.update(&mut [Param::dense(0, &[3], &mut w, &g)]).unwrap();
+        updater.optimizer_mut().set_rescale_grad(rescale_grad).unwrap();
+        let mut file = Vec::new();
+        updater.save_to(&mut file).unwrap();
+        let mut resumed = Updater::load_from(&file[..], &[]).unwrap();
+        let mut w2 = w.clone();
+        updater.update(&mut [Param::dense(0, &[3], &mut w, &g)]).unwrap();
+        resumed.update(&mut [Param::dense(0, &[3], &mut w2, &g)]).unwrap();
+        assert_eq!(w2, w, "rescale_grad {rescale_grad}: the step is skipped after a resume too");
+        assert_eq!(resumed.optimizer().base().num_update(), 2, "and counted");
     }
 }

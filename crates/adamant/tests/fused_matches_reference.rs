@@ -48,7 +48,7 @@ fn tensor(steps: usize) -> impl Strategy<Value = Tensor> {
 
 /// Runs every step with either path; returns the bits of every weight and state array.
 fn run((name, config): &(String, Value), tensors: &[Tensor], steps: usize, fused: bool) -> Vec<Vec<u64>> {
-    let mut updater = updater(name, config, fused);
+    let mut updater = updater(name, &common::fitted(config, tensors.iter().map(|t| t.dtype)), fused);
     let mut weights: Vec<Buffer> = tensors.iter().map(|t| common::to_buffer(&t.weight, t.dtype)).collect();
     for step in 0..steps {
         let grads: Vec<Buffer> = tensors.iter().map(|t| common::to_buffer(&t.grads[step], t.dtype)).collect();

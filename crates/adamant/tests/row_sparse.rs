@@ -99,7 +99,10 @@ impl Table {
             // SparseAdam has neither (and refuses them).
             (config["wd"], config["amsgrad"]) = (json!(0.0), json!(false));
         }
-        Table { weight: to_buffer(&case.weight, case.dtype), updater: updater(name, &config, fused) }
+        Table {
+            weight: to_buffer(&case.weight, case.dtype),
+            updater: updater(name, &common::fitted(&config, [case.dtype]), fused),
+        }
     }
 
     fn step(&mut self, shape: &[usize], grad: Grad<'_>) {

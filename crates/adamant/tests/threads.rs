@@ -33,7 +33,7 @@ struct Batch {
 impl Batch {
     /// The weight and state bits of every tensor after three steps.
     fn run(&self, (name, config): &(&str, Value), threads: Option<usize>) -> Vec<Vec<u64>> {
-        let mut updater = updater(name, config, threads.is_some());
+        let mut updater = updater(name, &common::fitted(config, [self.dtype]), threads.is_some());
         updater.set_threads(threads.unwrap_or(1)).unwrap();
         let shapes: Vec<Vec<usize>> = self
             .dense

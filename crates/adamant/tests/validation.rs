@@ -317,8 +317,14 @@ fn values_block_of_the_wrong_length_is_rejected_without_change() {
 
 #[test]
 fn row_sparse_weight_with_missing_rows_is_rejected_without_change() {
-    sparse_rejected_without_change(Error::MissingWeightRows { index: 1, rows: 4, present: 3 }, |w| {
+    let missing = Error::MissingWeightRows { index: 1, rows: 4, present: 3, out_of_place: Some((2, 3)) };
+    sparse_rejected_without_change(missing, |w| {
         Param::row_sparse(1, &SHAPE1, w, &[0], &[0.1]).with_weight_rows(&[0, 1, 3])
+    });
+    let swapped = Error::MissingWeightRows { index: 1, rows: 4, present: 4, out_of_place: Some((0, 1)) };
+    assert!(swapped.to_string().ends_with("it holds 4 rows, and row 1 at position 0"), "{swapped}");
+    sparse_rejected_without_change(swapped, |w| {
+        Param::row_sparse(1, &SHAPE1, w, &[0], &[0.1]).with_weight_rows(&[1, 0, 2, 3])
     });
 }
 
@@ -331,4 +337,56 @@ fn row_sparse_gradient_for_a_scalar_is_rejected() {
     assert_eq!(w, [1.0]);
     assert!(updater.state(0).is_none());
     assert_eq!(updater.optimizer().base().num_update(), 0);
+}
+
+#[test]
+fn an_index_twice_in_one_batch_of_the_optimizer_is_refused_without_change() {
+    let mut adam = adamant::create("adam", &json!({})).unwrap();
+    let (mut w1, mut w2, g) = ([1.0f32, 2.0], [3.0f32, 4.0], [0.5f32, 0.5]);
+    let mut arrays = [[0.0f32; 2]; 4];
+    let [a, b, c, d] = &mut arrays;
+    let mut states = [
+        StateMut::new([DataMut::F32(a), DataMut::F32(b)]).unwrap(),
+        StateMut::new([DataMut::F32(c), DataMut::F32(d)]).unwrap(),
+    ];
+    let mut batch = [Param::dense(9, &[2], &mut w1, &g), Param::dense(9, &[2], &mut w2, &g)];
+    assert_eq!(adam.update(&mut batch, &mut states).unwrap_err(), Error::DuplicateIndex { index: 9 });
+    assert_eq!((w1, w2, arrays), ([1.0, 2.0], [3.0, 4.0], [[0.0; 2]; 4]));
+    assert_eq!((adam.base().num_update(), adam.base().update_count(9)), (0, None));
+}
+
+#[test]
+fn half_precision_weights_need_master_weights_under_the_torch_rule() {
+    for name in ["adam", "adamw"] {
+        let mut updater = Updater::new(adamant::create(name, &json!({"rule": "torch"})).unwrap());
+        let (mut w, g) = ([half::bf16::ONE; 2], [half::bf16::ONE; 2]);
+        let err = updater.update(&mut [Param::dense(4, &[2], &mut w, &g)]).unwrap_err();
+        assert!(
+            matches!(err, Error::DTypeUnsupported { index: 4, dtype: adamant::DType::BF16, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("need multi_precision under rule torch"), "{err}");
+        assert_eq!((w, updater.optimizer().base().num_update()), ([half::bf16::ONE; 2], 0));
+        let mut updater =
+            Updater::new(adamant::create(name, &json!({"rule": "torch", "multi_precision": true})).unwrap());
+        updater.update(&mut [Param::dense(4, &[2], &mut w, &g)]).unwrap();
+    }
+}
+
+#[test]
+fn adamws_decay_factor_is_judged_as_the_kernel_reads_it_under_the_torch_rule() {
+    // 1 - lr * wd = -1e40 becomes -inf in float32, and 0 * -inf is NaN.
+    let mut updater = Updater::new(
+        adamant::create("adamw", &json!({"rule": "torch", "learning_rate": 1e20, "wd": 1e20})).unwrap(),
+    );
+    let (mut w, g) = ([0.0f32, 1.0], [0.0f32, 0.5]);
+    let err = updater.update(&mut [Param::dense(0, &[2], &mut w, &g)]).unwrap_err();
+    match &err {
+        Error::InvalidHyperParameter { name: "wd", value, reason } => {
+            assert_eq!(value, "1e20");
+            assert!(reason.contains("AdamW's factor 1 - lr * lr_mult * wd * wd_mult"), "{reason}");
+        }
+        other => panic!("expected wd to be refused, got {other}"),
+    }
+    assert_eq!((w, updater.optimizer().base().num_update()), ([0.0, 1.0], 0));
 }

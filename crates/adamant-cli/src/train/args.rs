@@ -1,7 +1,7 @@
 //! The options of `adamant train`, and the checks of everything that can be checked before any
 //! work starts.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use adamant::DType;
 use anyhow::{bail, Context, Result};
@@ -59,11 +59,13 @@ pub struct TrainArgs {
     /// softmax; features are scaled on the training part; a fifth is held out for test.
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
-    /// Any optimizer the registry knows.
+    /// The optimizer, by its registry name: adam or adamw (each with MXNet's rule, or PyTorch's
+    /// with --set rule=torch).
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
     /// A hyper-parameter, as KEY=VALUE in MXNet's names (VALUE is JSON, or else a string);
-    /// repeatable. The learning rate defaults to 0.01 (0.002 for the generated sparse corpus).
+    /// repeatable. The learning rate defaults to 0.01 (0.002 for the generated sparse corpus),
+    /// or with --lr-scheduler to the scheduler's base_lr.
     /// For --task sparse, lazy_update=true or false trains only that model.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
@@ -90,7 +92,8 @@ pub struct TrainArgs {
     /// folder, or the one given to --resume).
     #[arg(long, value_name = "DIR")]
     pub save_state: Option<PathBuf>,
-    /// Continue a run saved with --save-state DIR.
+    /// Continue a run saved with --save-state DIR, saving into DIR again after every epoch
+    /// (unless --save-state names another folder).
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
     /// Draw the loss curves into FILE.svg.
@@ -113,6 +116,13 @@ impl TrainArgs {
         if self.data.is_some() && self.task != Task::Sparse {
             bail!("--data is for --task sparse");
         }
+        if let Some(path) = &self.data {
+            match std::fs::metadata(path) {
+                Ok(meta) if meta.is_file() => {}
+                Ok(_) => bail!("--data {}: not a regular file; give a LIBSVM file", path.display()),
+                Err(e) => bail!("--data {}: {e}", path.display()),
+            }
+        }
         if let Some(path) = &self.plot {
             if path.extension().and_then(|e| e.to_str()) != Some("svg") {
                 bail!(
@@ -129,6 +139,11 @@ impl TrainArgs {
             saved::check_save_dir(dir, self.resume.as_deref())?;
         }
         Ok(())
+    }
+
+    /// Where the run saves after every epoch: --save-state, or else the folder it resumes.
+    pub fn save_dir(&self) -> Option<&Path> {
+        self.save_state.as_deref().or(self.resume.as_deref())
     }
 
     /// The optimizer configuration: `--set`, `--lr-scheduler`, and the default learning rate

@@ -220,7 +220,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         Some(dir) => resume(dir, &this_run, args, &mut setup)?,
         None => (1, Vec::new()),
     };
-    if let Some(dir) = &args.save_state {
+    if let Some(dir) = args.save_dir() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--save-state {}: cannot create it", dir.display()))?;
     }
@@ -263,7 +263,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             records.push(record);
         }
         bar.finish_and_clear();
-        if let Some(dir) = &args.save_state {
+        if let Some(dir) = args.save_dir() {
             for model in &setup.models {
                 models::save(model.as_ref(), dir)?;
             }

@@ -14,7 +14,7 @@ use super::metadata::{Metadata, CRC_KEY, FORMAT, KEY, VERSION};
 use super::save::safetensors_dtype;
 use crate::error::{Error, Result};
 use crate::kernel::element::{Buffer, DType};
-use crate::optimizer::state::State;
+use crate::optimizer::state::{State, MASTER};
 use crate::param::Param;
 use crate::updater::Updater;
 
@@ -112,10 +112,14 @@ impl Updater {
 }
 
 fn decode_file(bytes: &[u8]) -> Result<Updater> {
-    let file = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let file = SafeTensors::deserialize(bytes).map_err(|e| {
+        bad(format!("not a state file (adamant writes safetensors files; this one reads as none: {e})"))
+    })?;
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
-    let info = header.metadata().as_ref().ok_or_else(|| bad("no adamant metadata"))?;
-    let document = info.get(KEY).ok_or_else(|| bad("no adamant metadata"))?;
+    let not_ours =
+        || bad("a safetensors file without adamant's metadata (a model's weights?), not a state file");
+    let info = header.metadata().as_ref().ok_or_else(not_ours)?;
+    let document = info.get(KEY).ok_or_else(not_ours)?;
     // Compared as text, exactly as written: parsing would accept `A` for `a` and miss a flip.
     if info.get(CRC_KEY) != Some(&format!("{:08x}", crc32fast::hash(document.as_bytes()))) {
         return Err(bad("the metadata's checksum does not match"));
@@ -127,10 +131,19 @@ fn decode_file(bytes: &[u8]) -> Result<Updater> {
     if !(1..=VERSION).contains(&meta.version) {
         return Err(bad(format!("version {} (this build reads versions 1 to {VERSION})", meta.version)));
     }
-    let mut optimizer = crate::create(&meta.optimizer, &meta.config)?;
+    let mut optimizer = crate::create(&meta.optimizer, &meta.config).map_err(in_file)?;
     let scheduler = meta.scheduler_state.map(|s| (s.base_lr, s.count, s.cur_step_ind));
-    optimizer.base_mut().restore(meta.learning_rate, meta.num_update, &meta.update_counts, scheduler)?;
-    optimizer.restore_scalars(&meta.optimizer_scalars)?;
+    let base = optimizer.base_mut();
+    base.restore(meta.learning_rate, meta.num_update, &meta.update_counts, scheduler).map_err(in_file)?;
+    optimizer.restore_scalars(&meta.optimizer_scalars).map_err(in_file)?;
+    let described: usize = meta.params.iter().map(|p| p.arrays.len()).sum();
+    if file.len() != described {
+        let listed = |name: &str| {
+            meta.params.iter().any(|p| p.arrays.iter().any(|a| name == format!("{}.{}", p.index, a.name)))
+        };
+        let extra = file.names().into_iter().find(|name| !listed(name)).map_or("", |n| n);
+        return Err(bad(format!("array {extra} is not described by the metadata")));
+    }
 
     let mut states = Vec::with_capacity(meta.params.len());
     for param in &meta.params {
@@ -153,7 +166,13 @@ fn decode_file(bytes: &[u8]) -> Result<Updater> {
                 .into_iter()
                 .find(|&d| safetensors_dtype(d) == view.dtype())
                 .ok_or_else(|| bad(format!("array {name} has dtype {:?}", view.dtype())))?;
-            arrays.push((array.name.clone(), decode(dtype, view.data())));
+            // Version 1 called the master copy `master`.
+            let array_name =
+                if meta.version == 1 && array.name == "master" { MASTER } else { array.name.as_str() };
+            arrays.push((array_name.to_string(), decode(dtype, view.data())));
+        }
+        if optimizer.base().update_count(index).is_none() {
+            return Err(bad(format!("parameter {index} has state but no update count")));
         }
         let layout = optimizer.layout(param.dtype);
         let state = State::from_arrays(&layout, &param.shape, param.dtype, arrays)
@@ -161,4 +180,12 @@ fn decode_file(bytes: &[u8]) -> Result<Updater> {
         states.push((index, state));
     }
     Updater::with_states(optimizer, states).map_err(bad)
+}
+
+/// An error of the configuration or counters a file holds, as a state-file error.
+fn in_file(e: Error) -> Error {
+    match e {
+        Error::StateFile { .. } => e,
+        other => bad(other.to_string()),
+    }
 }

@@ -231,13 +231,13 @@ impl Algorithm for AdamConfig {
     fn check(&self, param: &Param<'_>, base: &OptimizerConfig) -> Result<()> {
         match self.rule {
             Rule::Mxnet => Ok(()),
-            Rule::Torch => self.torch().check(param, self.lazy_update, base.wd_for(param.index)),
+            Rule::Torch => self.torch().check(param, self.lazy_update, base),
         }
     }
 
     fn step(&mut self, c: &Counted, base: &OptimizerConfig) -> Result<AdamStep> {
         if self.rule == Rule::Torch {
-            return Ok(AdamStep::Torch(self.torch().step(c, base.rescale_grad)?));
+            return Ok(AdamStep::Torch(self.torch().step(c, base)?));
         }
         // MXNet's Python computes the bias-corrected rate in float64 and passes its repr.
         let t = c.t as f64;

@@ -242,13 +242,13 @@ impl Algorithm for AdamWConfig {
     fn check(&self, param: &Param<'_>, base: &OptimizerConfig) -> Result<()> {
         match self.rule {
             Rule::Mxnet => Ok(()),
-            Rule::Torch => self.torch().check(param, self.lazy_update, base.wd_for(param.index)),
+            Rule::Torch => self.torch().check(param, self.lazy_update, base),
         }
     }
 
     fn step(&mut self, c: &Counted, base: &OptimizerConfig) -> Result<AdamWStep> {
         if self.rule == Rule::Torch {
-            return Ok(AdamWStep::Torch(self.torch().step(c, base.rescale_grad)?));
+            return Ok(AdamWStep::Torch(self.torch().step(c, base)?));
         }
         let rescale_grad = rescale_as_read(base.rescale_grad);
         if rescale_grad == 0.0 || !rescale_grad.is_finite() {

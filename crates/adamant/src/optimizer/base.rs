@@ -121,14 +121,29 @@ impl OptimizerBase {
     ) -> Result<()> {
         kernel_values::non_negative(kernel_values::nearest, "learning_rate", lr)?;
         // num_update is the largest count there has been, and a Factor scheduler's count is the
-        // update at its last decay: neither can run ahead of it.
+        // update at its last decay: neither can run ahead of it. Counting starts at
+        // begin_num_update, so a parameter counted once has passed it.
+        let damaged = |reason: String| Err(Error::StateFile { reason });
+        let begin = self.config.begin_num_update;
+        if num_update < begin {
+            return damaged(format!("num_update {num_update} is below begin_num_update {begin}"));
+        }
         let ahead =
             counts.iter().map(|&(index, count)| (format!("the update count of index {index}"), count));
         let scheduler_count = scheduler.map(|(_, count, _)| ("the scheduler's count".to_string(), count));
         if let Some((what, count)) = ahead.chain(scheduler_count).find(|&(_, count)| count > num_update) {
-            return Err(Error::StateFile {
-                reason: format!("{what} is {count}, past num_update {num_update}"),
-            });
+            return damaged(format!("{what} is {count}, past num_update {num_update}"));
+        }
+        if let Some(&(index, count)) = counts.iter().find(|&&(_, count)| count < begin.saturating_add(1)) {
+            return damaged(format!(
+                "index {index} has update count {count}, not past begin_num_update {begin}"
+            ));
+        }
+        let mut seen = IndexTable::default();
+        let twice =
+            |&&(index, _): &&(usize, u64)| std::mem::replace(seen.get_or_insert_with(index, || false), true);
+        if let Some(&(index, _)) = counts.iter().find(twice) {
+            return damaged(format!("index {index} has two update counts"));
         }
         let mut restored = self.scheduler.clone();
         match (&mut restored, scheduler) {

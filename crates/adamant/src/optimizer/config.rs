@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
-use crate::json_fields::{as_f64, index_key, wrong_type, JsonFields};
+use crate::json_fields::{as_f64, index_key, number, wrong_type, JsonFields};
 use crate::lr_scheduler::LrScheduler;
 use crate::optimizer::kernel_values;
 use crate::optimizer::options::{Choice, HalfMath};
@@ -204,7 +204,8 @@ impl OptimizerConfig {
         let value = json!({
             "learning_rate": self.learning_rate,
             "lr_scheduler": self.lr_scheduler.as_ref().map(LrScheduler::to_json),
-            "rescale_grad": self.rescale_grad,
+            // AdamW's MXNet rule takes NaN and infinities (it skips the step): a state file keeps them.
+            "rescale_grad": number(self.rescale_grad),
             "wd": self.wd,
             "clip_gradient": self.clip_gradient,
             "begin_num_update": self.begin_num_update,

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::index_map::IndexTable;
 use crate::kernel::element::DType;
 use crate::kernel::Loop;
 use crate::optimizer::algorithm::{Algorithm, Counted};
@@ -31,6 +32,11 @@ pub(crate) struct Engine<A: Algorithm> {
     computed: HashMap<StepKey, usize>,
     /// The key of the batch's latest step, and its position.
     last_step: Option<(StepKey, usize)>,
+    /// The number of the batch each index was last counted in (to refuse an index twice in one
+    /// batch without a set per batch).
+    counted_in: IndexTable<u64>,
+    /// The number of the batch in progress.
+    batch: u64,
 }
 
 /// What decides a step's scalars besides the configuration: the bits of the learning rate and
@@ -53,6 +59,8 @@ impl<A: Algorithm> Engine<A> {
             journal: Journal::default(),
             computed: HashMap::new(),
             last_step: None,
+            counted_in: IndexTable::default(),
+            batch: 0,
         })
     }
 
@@ -94,7 +102,13 @@ impl<A: Algorithm> Engine<A> {
         self.base.begin_counting(&mut journal);
         let scalars = self.algo.scalars();
         let mut planned = Ok(());
+        self.batch = self.batch.wrapping_add(1);
         for param in params {
+            let batch = self.counted_in.get_or_insert_with(param.index, || 0);
+            if std::mem::replace(batch, self.batch) == self.batch {
+                planned = Err(Error::DuplicateIndex { index: param.index });
+                break;
+            }
             match self.step(param.index, &mut journal) {
                 Ok(step) => self.plan.push(step),
                 Err(e) => {

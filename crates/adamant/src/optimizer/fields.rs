@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::Result;
-use crate::json_fields::JsonFields;
+use crate::json_fields::{number, JsonFields};
 use crate::optimizer::config::OptimizerConfig;
 use crate::optimizer::options::Choice;
 
@@ -99,7 +99,7 @@ pub(crate) fn to_json<C: Fields>(config: &C, base: &OptimizerConfig) -> Value {
     for field in C::FIELDS {
         let name = field.name(&mut config);
         let value = match field {
-            Field::Number(_, get) => Value::from(*get(&mut config)),
+            Field::Number(_, get) => number(*get(&mut config)),
             Field::Flag(_, get) => Value::from(*get(&mut config)),
             Field::Choice(get) => get(&mut config).json(),
         };

@@ -60,7 +60,11 @@ impl Layout {
         if state.len() != self.len() {
             return Err(Error::StateArrays { index, expected: self.names().collect(), given: state.len() });
         }
-        for (name, array) in self.names().zip(state.arrays()) {
+        for (position, (name, array)) in self.names().zip(state.arrays()).enumerate() {
+            if let Some(given) = state.names[position].filter(|&given| given != name) {
+                let given = given.to_string();
+                return Err(Error::StateArrayName { index, position, expected: name, given });
+            }
             let dtype = if name == MASTER { DType::F32 } else { self.dtype };
             if array.dtype() != dtype || array.len() != len {
                 return Err(Error::StateArray {
@@ -77,28 +81,55 @@ impl Layout {
 
 /// One parameter's optimizer state, borrowed: the arrays of its [`Layout`], in order, each as
 /// long as the weight. The memory may belong to anyone: an [`Updater`](crate::Updater), a
-/// training framework's tensors.
+/// training framework's tensors. Named arrays ([`StateMut::named`]) are checked against the
+/// layout's names at every step; unnamed ones ([`StateMut::new`]) only by position, dtype and
+/// length, so two arrays of one dtype given in the wrong order go unnoticed.
 ///
 /// ```
-/// use adamant::{Param, StateMut};
+/// use adamant::{DataMut, Param, StateMut};
 /// let mut adam = adamant::create("adam", &serde_json::json!({"learning_rate": 0.1})).unwrap();
 /// let (mut w, g) = ([1.0f32, -1.0], [0.5f32, -0.5]);
 /// let (mut mean, mut var) = ([0.0f32; 2], [0.0f32; 2]);
-/// let mut states = [StateMut::new([adamant::DataMut::F32(&mut mean), adamant::DataMut::F32(&mut var)])?];
+/// let mut states = [StateMut::named([("mean", DataMut::F32(&mut mean)), ("var", DataMut::F32(&mut var))])?];
 /// adam.update(&mut [Param::dense(0, &[2], &mut w, &g)], &mut states)?;
 /// assert!(w[0] < 1.0 && mean[0] > 0.0);
+///
+/// // Swapped, the names give it away.
+/// let mut swapped = [StateMut::named([("var", DataMut::F32(&mut var)), ("mean", DataMut::F32(&mut mean))])?];
+/// let err = adam.update(&mut [Param::dense(0, &[2], &mut w, &g)], &mut swapped).unwrap_err();
+/// assert_eq!(err.to_string(), "parameter 0: state array 0 is \"var\"; this optimizer keeps mean there");
 /// # Ok::<(), adamant::Error>(())
 /// ```
 #[derive(Debug, Default)]
 pub struct StateMut<'a> {
     arrays: [Option<DataMut<'a>>; MAX_ARRAYS],
+    /// The arrays' names, where given.
+    names: [Option<&'a str>; MAX_ARRAYS],
     /// The shape and dtype of the weight the arrays were made for, when known (an owned
     /// [`State`] knows them), to refuse a weight whose shape or dtype changed since.
     made_for: Option<(&'a [usize], DType)>,
 }
 
 impl<'a> StateMut<'a> {
-    /// A state of these arrays, in their layout's order.
+    /// A state of these named arrays, in their layout's order (`Optimizer::layout(dtype).names()`);
+    /// each step checks the names.
+    ///
+    /// # Errors
+    /// [`Error::TooManyStateArrays`] when there are more than [`MAX_ARRAYS`].
+    pub fn named(arrays: impl IntoIterator<Item = (&'a str, DataMut<'a>)>) -> Result<Self> {
+        let (mut names, mut given) = ([None; MAX_ARRAYS], 0usize);
+        let state = StateMut::new(arrays.into_iter().map(|(name, array)| {
+            if let Some(slot) = names.get_mut(given) {
+                *slot = Some(name);
+            }
+            given = given.saturating_add(1);
+            array
+        }))?;
+        Ok(StateMut { names, ..state })
+    }
+
+    /// A state of these arrays, in their layout's order (`Optimizer::layout(dtype).names()`),
+    /// checked by position, dtype and length only; prefer [`StateMut::named`].
     ///
     /// # Errors
     /// [`Error::TooManyStateArrays`] when there are more than [`MAX_ARRAYS`].
@@ -183,8 +214,7 @@ impl State {
     }
 
     /// A state from named arrays (a checkpoint's), checked against `layout` and the weight's
-    /// `shape` and `dtype`. Arrays come in any order; `names` maps a file's old name to this
-    /// layout's (`master` was version 1's name of [`MASTER`]).
+    /// `shape` and `dtype`. Arrays come in any order, each once.
     pub(crate) fn from_arrays(
         layout: &Layout,
         shape: &[usize],
@@ -194,10 +224,8 @@ impl State {
         let len = crate::tensor::shape_len(shape).ok_or_else(|| format!("shape {shape:?} is too large"))?;
         let mut ordered = Vec::with_capacity(layout.len());
         for name in layout.names() {
-            let position = arrays
-                .iter()
-                .position(|(n, _)| n == name || (name == MASTER && n == "master"))
-                .ok_or_else(|| format!("no array {name}"))?;
+            let position =
+                arrays.iter().position(|(n, _)| n == name).ok_or_else(|| format!("no array {name}"))?;
             let (_, buffer) = arrays.swap_remove(position);
             let expected = if name == MASTER { DType::F32 } else { layout.dtype };
             if buffer.dtype() != expected || buffer.len() != len {
@@ -210,7 +238,12 @@ impl State {
             ordered.push((name, buffer));
         }
         if let Some((name, _)) = arrays.first() {
-            return Err(format!("an array {name} that this optimizer does not keep"));
+            let kept = layout.names().any(|n| n == name);
+            return Err(if kept {
+                format!("array {name} twice")
+            } else {
+                format!("an array {name} that this optimizer does not keep")
+            });
         }
         Ok(State { shape: Shape::new(shape), dtype, arrays: ordered })
     }
@@ -239,8 +272,10 @@ impl State {
     pub(crate) fn as_mut(&mut self) -> StateMut<'_> {
         let mut state =
             StateMut { made_for: Some((self.shape.as_slice(), self.dtype)), ..StateMut::default() };
-        for (slot, (_, buffer)) in state.arrays.iter_mut().zip(&mut self.arrays) {
-            *slot = Some(buffer.as_mut());
+        for ((slot, name), (array_name, buffer)) in
+            state.arrays.iter_mut().zip(&mut state.names).zip(&mut self.arrays)
+        {
+            (*slot, *name) = (Some(buffer.as_mut()), Some(*array_name));
         }
         state
     }

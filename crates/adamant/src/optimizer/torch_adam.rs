@@ -9,9 +9,11 @@
 //! PyTorch's within a tolerance, not bitwise).
 
 use crate::error::{Error, Result};
+use crate::kernel::element::DType;
 use crate::kernel::formula::{Factory, Formula};
 use crate::kernel::{Loop, Real};
 use crate::optimizer::algorithm::Counted;
+use crate::optimizer::config::OptimizerConfig;
 use crate::optimizer::dispatch::{self, Options};
 use crate::optimizer::kernel_values::{self, nearest};
 use crate::optimizer::state::StateMut;
@@ -71,14 +73,20 @@ impl Config {
         Ok(())
     }
 
-    /// The scalars of the step counted as `c`.
-    pub fn step(&self, c: &Counted, rescale_grad: f64) -> Result<Scalars> {
+    /// The scalars of the step counted as `c`, each checked as a float32 kernel reads it.
+    pub fn step(&self, c: &Counted, base: &OptimizerConfig) -> Result<Scalars> {
         let t = c.t as f64;
         let (bc1, bc2) = (1.0 - self.beta1.powf(t), 1.0 - self.beta2.powf(t));
         let step_size = c.lr / bc1;
         let what = "the step size lr * lr_mult / (1 - beta1^t)";
         kernel_values::step_value(nearest, "learning_rate", c.base_lr, c.index, c.t, what, step_size)?;
-        kernel_values::step_value(nearest, "wd", c.wd, c.index, c.t, "wd * wd_mult", c.wd)?;
+        kernel_values::step_value(nearest, "wd", base.wd, c.index, c.t, "wd * wd_mult", c.wd)?;
+        let decay = 1.0 - c.lr * c.wd;
+        if self.decay == Decay::Decoupled {
+            let what = "AdamW's factor 1 - lr * lr_mult * wd * wd_mult";
+            kernel_values::step_value(nearest, "wd", base.wd, c.index, c.t, what, decay)?;
+        }
+        let rescale_grad = base.rescale_grad;
         Ok(Scalars {
             rescale: if self.maximize { -rescale_grad } else { rescale_grad },
             beta2: self.beta2,
@@ -86,15 +94,26 @@ impl Config {
             one_minus_beta2: 1.0 - self.beta2,
             epsilon: self.epsilon,
             wd: c.wd,
-            decay: 1.0 - c.lr * c.wd,
+            decay,
             neg_step_size: -step_size,
             bc2_sqrt: bc2.sqrt(),
             neg_sparse_step_size: -(c.lr * bc2.sqrt() / bc1),
         })
     }
 
-    /// Checks what PyTorch refuses: SparseAdam (lazy rows) has no weight decay and no AMSGrad.
-    pub fn check(&self, param: &Param<'_>, lazy: bool, wd: f64) -> Result<()> {
+    /// Checks what this rule refuses: SparseAdam (lazy rows) has no weight decay and no AMSGrad,
+    /// and half-precision weights need float32 master weights.
+    pub fn check(&self, param: &Param<'_>, lazy: bool, base: &OptimizerConfig) -> Result<()> {
+        let dtype = param.weight.data.dtype();
+        if matches!(dtype, DType::F16 | DType::BF16) && !base.multi_precision {
+            return Err(Error::DTypeUnsupported {
+                index: param.index,
+                dtype,
+                what: "weights need multi_precision under rule torch (PyTorch's half-precision arithmetic \
+                       rounds after every operation; with multi_precision adamant keeps float32 master \
+                       weights and state, as AMP does)",
+            });
+        }
         if lazy && matches!(param.grad, Grad::RowSparse(_)) {
             let refuse = |what: &'static str| Err(Error::SparseUnsupported { index: param.index, what });
             if self.amsgrad {
@@ -102,7 +121,7 @@ impl Config {
                     "amsgrad (PyTorch's SparseAdam, the lazy row-sparse update of rule torch, has none)",
                 );
             }
-            if wd != 0.0 {
+            if base.wd_for(param.index) != 0.0 {
                 return refuse(
                     "weight decay (PyTorch's SparseAdam, the lazy row-sparse update of rule torch, has none)",
                 );

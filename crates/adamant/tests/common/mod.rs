@@ -95,6 +95,15 @@ pub fn optimizer() -> impl Strategy<Value = (String, Value)> {
 }
 
 /// An updater of `name` configured by `config`, on the fused loop or the reference one.
+/// `config`, with master weights where PyTorch's rule needs them: for half-precision weights.
+pub fn fitted(config: &Value, dtypes: impl IntoIterator<Item = DType>) -> Value {
+    let mut config = config.clone();
+    if config["rule"] == "torch" && dtypes.into_iter().any(|d| matches!(d, DType::F16 | DType::BF16)) {
+        config["multi_precision"] = json!(true);
+    }
+    config
+}
+
 pub fn updater(name: &str, config: &Value, fused: bool) -> Updater {
     let mut config = config.clone();
     config["use_fused_step"] = json!(fused);
