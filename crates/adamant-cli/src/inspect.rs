@@ -43,7 +43,7 @@ fn stats(data: DataRef<'_>) -> Value {
 }
 
 /// Everything the file holds, as one JSON object.
-fn describe(updater: &Updater) -> Value {
+fn describe(file: &std::path::Path, updater: &Updater) -> Value {
     let optimizer = updater.optimizer();
     let base = optimizer.base();
     let scheduler = base.scheduler().map(|s| {
@@ -61,10 +61,21 @@ fn describe(updater: &Updater) -> Value {
         .collect();
     let counts: serde_json::Map<String, Value> =
         base.update_counts().into_iter().map(|(i, c)| (i.to_string(), json!(c))).collect();
+    // The rate the next step starts from, and where it comes from; the file's own
+    // `learning_rate` field is the fixed rate, which a scheduler overrides.
+    let (source, fixed) = match base.scheduler() {
+        Some(_) => {
+            (format!("the scheduler's at num_update {}", base.num_update()), Some(base.fixed_learning_rate()))
+        }
+        None => ("fixed".to_string(), None),
+    };
     json!({
+        "file": file.display().to_string(),
         "optimizer": optimizer.name(),
         "config": optimizer.config_json(),
         "learning_rate": optimizer.learning_rate(),
+        "learning_rate_source": source,
+        "fixed_learning_rate": fixed,
         "num_update": base.num_update(),
         "update_counts": counts,
         "scheduler": scheduler,
@@ -103,14 +114,14 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         adamant::Error::Io { .. } => anyhow::Error::new(e),
         e => anyhow::Error::new(e).context(format!("cannot load {}", args.file.display())),
     })?;
-    let d = describe(&updater);
+    let d = describe(&args.file, &updater);
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&d)?)?;
         return Ok(());
     }
     outln!("file:          {}", args.file.display())?;
     outln!("optimizer:     {}", d["optimizer"].as_str().unwrap_or("?"))?;
-    outln!("learning rate: {}", d["learning_rate"])?;
+    outln!("learning rate: {} ({})", d["learning_rate"], d["learning_rate_source"].as_str().unwrap_or("?"))?;
     outln!("num_update:    {}", d["num_update"])?;
     outln!("config:        {}", d["config"])?;
     match &d["scheduler"] {

@@ -6,7 +6,8 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod bench;
 mod inspect;
@@ -27,7 +28,7 @@ struct Cli {
 enum Command {
     /// Train real models with Adam: the built-in handwritten digits (default) or a sparse
     /// bag-of-words task with an embedding table.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Measure every update path against the memory bandwidth limit of this machine.
     Bench(bench::BenchArgs),
     /// Show what an optimizer state file holds: optimizer, hyper-parameters, scheduler,
@@ -36,9 +37,18 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
-        Command::Train(args) => train::run(&args),
+        Command::Train(mut args) => {
+            // A resumed run takes the saved settings the command line leaves out.
+            if let Some((_, m)) = matches.subcommand() {
+                let given =
+                    m.ids().filter(|id| m.value_source(id.as_str()) == Some(ValueSource::CommandLine));
+                args.given = given.map(|id| id.to_string()).collect();
+            }
+            train::run(&args)
+        }
         Command::Bench(args) => bench::run(&args),
         Command::Inspect(args) => inspect::run(&args),
     };

@@ -26,7 +26,7 @@ fn digits_train_to_high_accuracy_and_report_every_epoch() {
     let records: Vec<Value> =
         out.lines().filter(|l| l.contains("\"epoch\"")).map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(records.len(), 30, "two models, 15 epochs");
-    for key in ["epoch", "train_loss", "test_loss", "test_accuracy", "step_ms"] {
+    for key in ["epoch", "train_loss", "test_loss", "test_accuracy", "step_ms", "lr"] {
         assert!(records[0].get(key).is_some(), "no {key} in {}", records[0]);
     }
     let mlp =
@@ -54,7 +54,16 @@ fn a_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one() {
             serde_json::from_str(&std::fs::read_to_string(dir.join("progress.json")).unwrap()).unwrap();
         assert_eq!(progress["epoch"], 3, "{task}");
         let (ok, _, err) = adamant(&["train", "--task", task, "--epochs", "4", "--seed", "6", "--resume", d]);
-        assert!(!ok && err.contains("saved by another run"), "{err}");
+        assert!(
+            !ok && err.contains("settings differ from the saved run's (seed: saved 5, given 6)"),
+            "{err}"
+        );
+        // Without the flags, the saved settings continue the run.
+        let (ok, _, err) = adamant(&["train", "--epochs", "4", "-q", "--resume", d]);
+        assert!(ok, "{task}: {err}");
+        let progress: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("progress.json")).unwrap()).unwrap();
+        assert_eq!((progress["epoch"].clone(), progress["run"]["task"].clone()), (4.into(), task.into()));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
@@ -70,6 +79,12 @@ fn sparse_models_learn_and_the_plot_is_written() {
     }
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.contains("<svg"));
+    // Epoch ticks are whole numbers (2 epochs: 1 and 2, not 1.5).
+    let texts: Vec<&str> = svg.split("</text>").filter_map(|t| t.rsplit('>').next()).map(str::trim).collect();
+    assert!(
+        texts.contains(&"1") && texts.contains(&"2") && !texts.iter().any(|t| *t == "1.5" || *t == "1.0"),
+        "{texts:?}"
+    );
     for entry in ["lazy train", "lazy test", "standard train", "standard test"] {
         assert_eq!(svg.matches(entry).count(), 1, "legend entry {entry:?} once");
     }
@@ -175,4 +190,20 @@ fn a_run_that_diverges_stops_with_an_error_instead_of_reporting_nan() {
     assert!(err.contains("model diverged in epoch 1 (training loss NaN)"), "{err}");
     assert!(err.contains("try a smaller learning rate"), "{err}");
     assert!(!out.contains("epoch   2/3") && !out.contains("test accuracy NaN"), "{out}");
+}
+
+#[test]
+fn the_text_report_shows_the_rate_per_epoch_and_labels_its_figures() {
+    let schedule = r#"{"type":"factor","step":20,"factor":0.5,"base_lr":0.01}"#;
+    let (ok, out, err) =
+        adamant(&["train", "--optimizer", "Adam", "--epochs", "2", "-q", "--lr-scheduler", schedule]);
+    assert!(ok, "{err}");
+    assert!(
+        out.lines().next().unwrap().contains("; optimizer adam {"),
+        "the name as the registry has it: {out}"
+    );
+    // 45 steps an epoch: the rate has halved twice by the end of epoch 1 (updates 21 and 41).
+    let epoch1 = out.lines().find(|l| l.starts_with("epoch   1/2  softmax")).unwrap();
+    assert!(epoch1.contains(" lr 2.500e-3 "), "{epoch1}");
+    assert!(out.lines().last().unwrap().starts_with("total time: "), "{out}");
 }

@@ -1,5 +1,5 @@
 //! An embedding table updated lazily from row-sparse gradients:
-//! `cargo run --example sparse -p adamant`.
+//! `cargo run --release --example sparse -p adamant` (a debug build's step time means little).
 //!
 //! Each step touches a few rows of a 1,000,000 x 32 table (unsorted, with repeats, as a batch
 //! of token ids gives them); the lazy update changes only those rows, so a step costs what the
@@ -32,8 +32,9 @@ fn main() -> Result<(), adamant::Error> {
     }
     let per_step = start.elapsed().as_secs_f64() * 1e3 / 100.0;
     let touched = table.chunks(width).filter(|row| row.iter().any(|&x| x != 0.0)).count();
+    let build = if cfg!(debug_assertions) { " (a debug build: add --release for real timings)" } else { "" };
     println!(
-        "100 lazy steps on a {rows} x {width} table: {per_step:.3} ms per step; {touched} rows ever changed"
+        "100 lazy steps on a {rows} x {width} table: {per_step:.3} ms per step{build}; {touched} rows ever changed"
     );
     Ok(())
 }

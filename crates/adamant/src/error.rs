@@ -50,12 +50,15 @@ pub enum Error {
         known: String,
     },
     /// A configuration names a hyper-parameter the optimizer (or scheduler) does not have.
-    #[error("unknown hyper-parameter {name:?} for {owner}; known: {known}")]
+    #[error("unknown hyper-parameter {name:?} for {owner}{hint}; known: {known}")]
     UnknownHyperParameter {
         /// The name given.
         name: String,
         /// `adam` or `factor scheduler`, say.
         owner: String,
+        /// `; did you mean "learning_rate"? (PyTorch)` where the name is another library's, or
+        /// empty.
+        hint: String,
         /// The names it accepts, comma-separated.
         known: String,
     },
@@ -78,7 +81,10 @@ pub enum Error {
         owner: &'static str,
     },
     /// `set_learning_rate` was called on an optimizer driven by a scheduler.
-    #[error("the learning rate is set by the scheduler; change the scheduler instead")]
+    #[error(
+        "the learning rate is set by the scheduler; change the schedule instead (set_lr_scheduler \
+         replaces it, or removes it and keeps the current rate)"
+    )]
     LearningRateOwnedByScheduler,
     /// A tensor's data does not have as many elements as its shape says.
     #[error("parameter {index}: {what} has {len} elements but its shape {shape:?} needs {expected}")]

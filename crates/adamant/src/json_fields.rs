@@ -21,6 +21,7 @@ impl<'a> JsonFields<'a> {
             return Err(Error::UnknownHyperParameter {
                 name: unknown.clone(),
                 owner: owner.to_string(),
+                hint: crate::aliases::hint(unknown, known),
                 known: known.join(", "),
             });
         }

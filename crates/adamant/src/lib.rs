@@ -78,6 +78,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+mod aliases;
 pub mod checkpoint;
 pub mod error;
 mod index_map;
@@ -96,9 +97,14 @@ pub struct ReadmeDoctests;
 
 pub use checkpoint::ParamSpec;
 pub use error::{Error, Result};
+/// The `half` crate, whose `f16` and `bf16` are the half-precision weight types.
+pub use half;
 pub use kernel::element::{Buffer, DType, DataMut, DataRef, Element};
 pub use kernel::isa::Isa;
-pub use lr_scheduler::{LrScheduler, PastMaxUpdate, WarmupMode};
+pub use lr_scheduler::{
+    CosineScheduler, FactorScheduler, LrScheduler, MultiFactorScheduler, PastMaxUpdate, PolyScheduler,
+    Warmup, WarmupMode,
+};
 pub use optimizer::adam::AdamConfig;
 pub use optimizer::adamw::{AdamWConfig, AdamWKernel};
 pub use optimizer::base::OptimizerBase;

@@ -109,6 +109,11 @@ impl Updater {
         Ok(())
     }
 
+    /// The largest update count of any parameter (MXNet's `num_update`).
+    pub fn num_update(&self) -> u64 {
+        self.optimizer.num_update()
+    }
+
     /// The number of threads batches run on.
     pub fn threads(&self) -> usize {
         self.pool.as_ref().map_or_else(rayon::current_num_threads, rayon::ThreadPool::current_num_threads)

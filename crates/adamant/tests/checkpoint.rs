@@ -4,8 +4,8 @@
 mod common;
 
 use adamant::{
-    Buffer, DType, Error, Grad, LrScheduler, Param, ParamSpec, RowSparseRef, TensorMut, TensorRef, Updater,
-    WarmupMode,
+    Buffer, CosineScheduler, DType, Error, FactorScheduler, Grad, LrScheduler, MultiFactorScheduler, Param,
+    ParamSpec, PolyScheduler, RowSparseRef, TensorMut, TensorRef, Updater, Warmup, WarmupMode,
 };
 use common::{bits, dtype, optimizer, to_buffer, value};
 use proptest::prelude::*;
@@ -53,16 +53,46 @@ fn scheduler() -> impl Strategy<Value = Option<LrScheduler>> {
     prop_oneof![
         Just(None),
         (1u64..3, 0.3..1.0f64, warm.clone()).prop_map(|(step, f, (w, m))| Some(
-            LrScheduler::factor(step, f, 1e-4, 0.05).unwrap().with_warmup(w, 0.001, m).unwrap()
+            FactorScheduler {
+                factor: f,
+                stop_factor_lr: 1e-4,
+                base_lr: 0.05,
+                warmup: Warmup { steps: w, begin_lr: 0.001, mode: m },
+                ..FactorScheduler::new(step)
+            }
+            .build()
+            .unwrap()
         )),
         (0.3..1.0f64, warm.clone()).prop_map(|(f, (w, m))| Some(
-            LrScheduler::multi_factor(vec![3, 5], f, 0.05).unwrap().with_warmup(w, 0.001, m).unwrap()
+            MultiFactorScheduler {
+                factor: f,
+                base_lr: 0.05,
+                warmup: Warmup { steps: w, begin_lr: 0.001, mode: m },
+                ..MultiFactorScheduler::new(vec![3, 5])
+            }
+            .build()
+            .unwrap()
         )),
         (1.0..3.0f64, warm.clone()).prop_map(|(p, (w, m))| Some(
-            LrScheduler::poly(9, 0.05, p, 0.001).unwrap().with_warmup(w, 0.0, m).unwrap()
+            PolyScheduler {
+                base_lr: 0.05,
+                pwr: p,
+                final_lr: 0.001,
+                warmup: Warmup { steps: w, begin_lr: 0.0, mode: m },
+                ..PolyScheduler::new(9)
+            }
+            .build()
+            .unwrap()
         )),
         warm.prop_map(|(w, m)| Some(
-            LrScheduler::cosine(9, 0.05, 0.0).unwrap().with_warmup(w, 0.0, m).unwrap()
+            CosineScheduler {
+                base_lr: 0.05,
+                final_lr: 0.0,
+                warmup: Warmup { steps: w, begin_lr: 0.0, mode: m },
+                ..CosineScheduler::new(9)
+            }
+            .build()
+            .unwrap()
         )),
     ]
 }
@@ -186,8 +216,12 @@ fn every_truncation_is_an_error() {
     let file = small_file();
     assert!(Updater::load_from(&file[..], &[]).is_ok());
     for len in 0..file.len() {
-        let result = Updater::load_from(&file[..len], &[]);
-        assert!(result.is_err(), "a file cut at {len} of {} bytes loaded", file.len());
+        match Updater::load_from(&file[..len], &[]) {
+            Err(Error::StateFile { reason }) => {
+                assert!(reason.starts_with("truncated: "), "cut at {len}: {reason}")
+            }
+            other => panic!("a file cut at {len} of {} bytes: {other:?}", file.len()),
+        }
     }
 }
 

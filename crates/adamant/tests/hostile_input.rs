@@ -236,9 +236,15 @@ fn a_refused_batch_leaves_the_scheduler_and_earlier_counts_as_they_were() {
 
 #[test]
 fn poly_and_cosine_asked_first_past_max_update_give_their_final_rate() {
-    let mut walked = adamant::LrScheduler::cosine(1000, 0.1, 0.001).unwrap();
+    let mut walked =
+        adamant::CosineScheduler { base_lr: 0.1, final_lr: 0.001, ..adamant::CosineScheduler::new(1000) }
+            .build()
+            .unwrap();
     let walked_rate = (0..=1500).map(|n| walked.lr(n)).last().unwrap();
-    let mut jumped = adamant::LrScheduler::cosine(1000, 0.1, 0.001).unwrap();
+    let mut jumped =
+        adamant::CosineScheduler { base_lr: 0.1, final_lr: 0.001, ..adamant::CosineScheduler::new(1000) }
+            .build()
+            .unwrap();
     assert_eq!(jumped.lr(1500), walked_rate);
     assert_eq!(walked_rate, 0.001);
     // An Adam resumed at update 1500 trains at the final rate: one float64 step on w = 1, g = 1

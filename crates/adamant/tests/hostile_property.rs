@@ -116,12 +116,15 @@ fn sqrt_max(dtype: DType) -> f64 {
 }
 
 /// Whether every element's gradient, rescaled and with its weight-decay term, stays below the
-/// square root of the largest value the arithmetic holds (float32 for half precision).
+/// square root of the largest value the arithmetic holds (float32 for half precision), and the
+/// gradient itself (repeated rows summed in its dtype) stays finite: an infinite gradient times
+/// a `rescale_grad` of 0 is NaN, as IEEE arithmetic says.
 fn gradients_stay_in_range(c: &Case, weight: &[f64], grad: &[f64]) -> bool {
     let limit = 0.5 * sqrt_max(c.dtype);
     let (rescale, wd) = (c.config.base.rescale_grad, c.config.base.wd);
     let summed: f64 = grad.iter().map(|g| g.abs()).sum();
-    weight.iter().all(|w| (wd * w).abs() < limit) && (summed * rescale).abs() < limit
+    let finite = summed < 0.5 * sqrt_max(c.dtype) * sqrt_max(c.dtype);
+    weight.iter().all(|w| (wd * w).abs() < limit) && (summed * rescale).abs() < limit && finite
 }
 
 fn as_f64(data: adamant::DataRef<'_>) -> Vec<f64> {

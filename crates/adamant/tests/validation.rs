@@ -82,6 +82,17 @@ fn registry_errors_name_what_is_wrong() {
     let err = adamant::create("adam", &json!({"momentum": 0.9})).unwrap_err();
     assert!(matches!(&err, Error::UnknownHyperParameter { name, .. } if name == "momentum"), "{err}");
     assert!(err.to_string().contains("beta1"), "the error lists the known names: {err}");
+    // PyTorch's names point to ours, through the registry, for each optimizer.
+    for name in ["adam", "adamw"] {
+        for (theirs, ours) in
+            [("lr", "learning_rate"), ("weight_decay", "wd"), ("eps", "epsilon"), ("betas", "beta1")]
+        {
+            let err = adamant::create(name, &json!({theirs: 0.1})).unwrap_err().to_string();
+            assert!(err.contains(&format!("for {name}; did you mean \"{ours}\"")), "{err}");
+        }
+    }
+    let err = adamant::create("adamw", &json!({"bias_correction": true})).unwrap_err().to_string();
+    assert!(err.contains("did you mean \"correct_bias\""), "{err}");
     let err = adamant::create("adam", &json!({"beta1": "0.9"})).unwrap_err();
     assert!(matches!(&err, Error::WrongType { name, .. } if name == "beta1"), "{err}");
     let err = adamant::create("adam", &json!({"lazy_update": 1})).unwrap_err();

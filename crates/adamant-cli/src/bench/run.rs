@@ -28,7 +28,8 @@ pub struct BenchArgs {
     /// Run only scenarios whose name contains one of these (comma-separated), e.g. `lazy,dense-f32-64M`.
     #[arg(long, value_delimiter = ',')]
     pub scenario: Vec<String>,
-    /// Seconds of measurement per scenario (at least 5 pairs, at most 30).
+    /// Seconds of measurement per scenario (at least 5 pairs of a step and a streaming pass,
+    /// however long they take).
     #[arg(long, default_value_t = 2.0)]
     pub seconds: f64,
     /// Hide the progress bar.
@@ -50,6 +51,9 @@ struct Row {
     tensors: usize,
     threads: usize,
     median_ms: f64,
+    /// The fastest and slowest step of the run.
+    min_ms: f64,
+    max_ms: f64,
     gbps: f64,
     roofline_gbps: f64,
     fraction_of_roofline: f64,
@@ -80,7 +84,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let threads = args.threads.unwrap_or_else(crate::machine::cpus);
     let chosen: Vec<Scenario> = scenarios::all(args.size)
         .into_iter()
-        .filter(|s| args.scenario.is_empty() || args.scenario.iter().any(|p| s.name.contains(p.as_str())))
+        .filter(|s| {
+            let name = s.name.to_ascii_lowercase();
+            args.scenario.is_empty() || args.scenario.iter().any(|p| name.contains(&p.to_ascii_lowercase()))
+        })
         .collect();
     if chosen.is_empty() {
         let names: Vec<String> = scenarios::all(1.0).into_iter().map(|s| s.name).collect();
@@ -123,7 +130,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             let has_twin = twin.borrow().is_some();
             let twin_step: Option<&mut dyn FnMut()> = has_twin.then_some(&mut twin_step as &mut dyn FnMut());
             let mut stream = || work.borrow_mut().stream();
-            Ok(paired(&mut step, twin_step, &mut stream, args.seconds, (5, 30), &mut || bar.tick()))
+            Ok(paired(&mut step, twin_step, &mut stream, args.seconds, (5, 1_000_000), &mut || bar.tick()))
         })?;
         if let Some(e) = failure {
             return Err(e.context(format!("scenario {}", scenario.name)));
@@ -140,6 +147,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             tensors: scenario.tensors,
             threads: scenario.threads(threads),
             median_ms: step_s * 1e3,
+            min_ms: measured.step.iter().copied().fold(f64::INFINITY, f64::min) * 1e3,
+            max_ms: measured.step.iter().copied().fold(0.0, f64::max) * 1e3,
             gbps: bytes / step_s / 1e9,
             roofline_gbps: bytes / median(&measured.stream) / 1e9,
             fraction_of_roofline: measured.fraction_of_roofline(),
@@ -160,26 +169,28 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
 fn print_table(rows: &[Row]) -> Result<()> {
     outln!(
-        "{:<22} {:<20} {:>11} {:>7} {:>3} {:>10} {:>7} {:>9} {:>9}",
+        "{:<36} {:<20} {:>11} {:>7} {:>3} {:>10} {:>17} {:>7} {:>9} {:>7}",
         "scenario",
         "dtype",
         "elements",
         "tensors",
         "thr",
         "median ms",
+        "min-max ms",
         "GB/s",
         "roof GB/s",
         "of roof"
     )?;
     for r in rows {
         outln!(
-            "{:<22} {:<20} {:>11} {:>7} {:>3} {:>10.3} {:>7.1} {:>9.1} {:>9.3}",
+            "{:<36} {:<20} {:>11} {:>7} {:>3} {:>10.3} {:>17} {:>7.1} {:>9.1} {:>7.3}",
             r.scenario,
             r.dtype,
             r.elements,
             r.tensors,
             r.threads,
             r.median_ms,
+            format!("{:.3}-{:.3}", r.min_ms, r.max_ms),
             r.gbps,
             r.roofline_gbps,
             r.fraction_of_roofline

@@ -33,8 +33,8 @@ pub fn median(xs: &[f64]) -> f64 {
     }
 }
 
-/// Runs two warm-up pairs, then enough pairs to fill about `budget` seconds (at least
-/// `min_reps`, at most `max_reps`); `on_rep` is called after each pair.
+/// Runs a warm-up step, then pairs until `budget` seconds have passed (at least `min_reps`, at
+/// most `max_reps`); `on_rep` is called after each pair.
 pub fn paired(
     step: &mut dyn FnMut(),
     mut twin: Option<&mut dyn FnMut()>,
@@ -44,15 +44,13 @@ pub fn paired(
     on_rep: &mut dyn FnMut(),
 ) -> Paired {
     seconds(step);
-    let warm = seconds(step) + 2.0 * seconds(stream);
-    let reps = ((budget / warm.max(1e-9)) as usize).clamp(min_reps, max_reps);
-    let mut out =
-        Paired { step: Vec::with_capacity(reps), stream: Vec::with_capacity(reps), twin: Vec::new() };
+    let mut out = Paired { step: Vec::new(), stream: Vec::new(), twin: Vec::new() };
     if let Some(twin) = twin.as_mut() {
         seconds(*twin);
     }
+    let start = Instant::now();
     let mut before = seconds(stream);
-    for _ in 0..reps {
+    while out.step.len() < min_reps || (out.step.len() < max_reps && start.elapsed().as_secs_f64() < budget) {
         let time = seconds(step);
         if let Some(twin) = twin.as_mut() {
             out.twin.push(seconds(*twin));
@@ -96,5 +94,17 @@ mod tests {
         let p = Paired { step: vec![1.0, 2.0, 4.0], stream: vec![0.5, 2.0, 3.0], twin: vec![0.5, 1.0, 1.0] };
         assert_eq!(p.fraction_of_roofline(), 0.75);
         assert_eq!(p.fraction_of_twin(), Some(0.5));
+    }
+
+    #[test]
+    fn pairs_fill_the_time_asked_for_and_at_least_the_minimum() {
+        let mut step = || std::thread::sleep(std::time::Duration::from_millis(1));
+        let mut stream = || {};
+        let p = paired(&mut step, None, &mut stream, 0.03, (5, usize::MAX), &mut || {});
+        // The loop ends only once the budget has passed, however quick a pair is.
+        let spent: f64 = p.step.iter().chain(&p.stream).sum();
+        assert!(spent >= 0.025, "{} pairs took {spent} s of a 0.03 s budget", p.step.len());
+        let p = paired(&mut step, None, &mut stream, 0.0, (5, usize::MAX), &mut || {});
+        assert_eq!(p.step.len(), 5, "at least the minimum, even with no time");
     }
 }

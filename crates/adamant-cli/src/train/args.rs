@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use adamant::DType;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::saved;
 
 /// What to train.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Task {
     /// Softmax regression and a one-hidden-layer MLP on the built-in handwritten digits.
@@ -23,7 +23,7 @@ pub enum Task {
 }
 
 /// The dtype the models' weights are stored and updated in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     Float32,
@@ -44,7 +44,7 @@ impl Precision {
 }
 
 /// Options of `adamant train`.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 #[command(after_help = "Examples:\n  adamant train\n  adamant train --task sparse --plot loss.svg\n  \
 adamant train --task sparse --data train.libsvm\n  \
 adamant train --set learning_rate=0.003 --set wd=1e-4 --lr-scheduler '{\"type\":\"cosine\",\"max_update\":1500}'\n  \
@@ -105,6 +105,13 @@ pub struct TrainArgs {
     /// Hide the progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// The options given on the command line (by clap's id), as opposed to defaults.
+    #[arg(skip)]
+    pub given: Vec<String>,
+    /// The optimizer configuration of the run being resumed, when the command line gives
+    /// neither --set nor --lr-scheduler.
+    #[arg(skip)]
+    pub saved_config: Option<Value>,
 }
 
 impl TrainArgs {
@@ -141,6 +148,11 @@ impl TrainArgs {
         Ok(())
     }
 
+    /// Whether option `id` (clap's id: the field's name) was given on the command line.
+    pub fn given(&self, id: &str) -> bool {
+        self.given.iter().any(|g| g == id)
+    }
+
     /// Where the run saves after every epoch: --save-state, or else the folder it resumes.
     pub fn save_dir(&self) -> Option<&Path> {
         self.save_state.as_deref().or(self.resume.as_deref())
@@ -149,6 +161,9 @@ impl TrainArgs {
     /// The optimizer configuration: `--set`, `--lr-scheduler`, and the default learning rate
     /// unless either gives one.
     pub fn optimizer_config(&self) -> Result<Value> {
+        if let Some(saved) = &self.saved_config {
+            return Ok(saved.clone());
+        }
         let mut config = serde_json::Map::new();
         for pair in &self.set {
             let (key, value) =

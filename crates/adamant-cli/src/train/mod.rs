@@ -8,6 +8,7 @@ mod models;
 mod network;
 mod plot;
 mod report;
+mod resumed;
 mod rng;
 mod run;
 mod saved;

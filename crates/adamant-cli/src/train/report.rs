@@ -16,6 +16,9 @@ pub struct Record {
     pub test_accuracy: f32,
     /// Mean time of one optimizer step (update call) in this epoch.
     pub step_ms: f64,
+    /// The base learning rate at the end of the epoch (the scheduler's, where there is one).
+    #[serde(default)]
+    pub lr: f64,
 }
 
 /// How a run reports.
@@ -40,8 +43,9 @@ impl Report {
         } else if r.epoch.is_multiple_of(self.every) || r.epoch == 1 || r.epoch == self.epochs {
             let (epoch, epochs) = (r.epoch, self.epochs);
             outln!(
-                "epoch {epoch:>3}/{epochs}  {:<9} train loss {:.4}  test loss {:.4}  test accuracy {:6.2}%  step {:.3} ms",
+                "epoch {epoch:>3}/{epochs}  {:<9} lr {:.3e}  train loss {:.4}  test loss {:.4}  test accuracy {:6.2}%  step {:.3} ms",
                 r.model,
+                r.lr,
                 r.train_loss,
                 r.test_loss,
                 100.0 * r.test_accuracy,
@@ -75,12 +79,36 @@ impl Report {
                 r.train_loss
             )?;
         }
-        match speedup {
-            Some(s) if s >= 1.0 => outln!("lazy Adam steps were {s:.1}x faster than standard Adam steps")?,
-            Some(s) => outln!("lazy Adam steps were {:.1}x slower than standard Adam steps", 1.0 / s)?,
-            None => {}
+        if let Some(s) = speedup {
+            outln!("{}", speed_line(s))?;
         }
-        outln!("time: {seconds:.1} s")?;
+        outln!("total time: {seconds:.1} s (training and evaluating every model, all epochs)")?;
         Ok(())
+    }
+}
+
+/// How lazy steps compared with standard ones, `speedup` being standard time / lazy time.
+fn speed_line(speedup: f64) -> String {
+    match speedup {
+        // Within 5%, the difference is the machine's noise.
+        s if (1.0 / 1.05..=1.05).contains(&s) => {
+            "lazy and standard Adam steps took about as long".to_string()
+        }
+        s if s > 1.0 => format!("lazy Adam steps were {s:.1}x faster than standard Adam steps"),
+        s => format!("lazy Adam steps were {:.1}x slower than standard Adam steps", 1.0 / s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_speed_line_says_faster_slower_or_about_as_long() {
+        assert_eq!(speed_line(50.8), "lazy Adam steps were 50.8x faster than standard Adam steps");
+        assert_eq!(speed_line(0.1), "lazy Adam steps were 10.0x slower than standard Adam steps");
+        for s in [1.0, 1.04, 0.97] {
+            assert_eq!(speed_line(s), "lazy and standard Adam steps took about as long");
+        }
     }
 }

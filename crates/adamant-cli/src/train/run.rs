@@ -16,7 +16,7 @@ use super::network::Network;
 use super::report::{Record, Report};
 use super::rng::Rng;
 use super::scaling::Scaling;
-use super::{libsvm, plot, saved};
+use super::{libsvm, plot, resumed, saved};
 use crate::output::{errln, outln};
 use crate::progress;
 
@@ -186,12 +186,13 @@ fn fingerprint(args: &TrainArgs, config: &Value) -> Value {
 /// weights and state are loaded and checked before anything trains.
 fn resume(dir: &Path, this_run: &Value, args: &TrainArgs, setup: &mut Setup) -> Result<(usize, Vec<Record>)> {
     let progress = saved::read_progress(dir, setup.models.len())?;
-    if progress.run != *this_run {
+    let differences = resumed::differences(&progress.run, this_run);
+    if !differences.is_empty() {
         bail!(
-            "cannot resume from {}: it was saved by another run ({}), not this one ({})",
+            "cannot resume from {}: this run's settings differ from the saved run's ({}); leave those \
+             options out to continue the saved run, or save into a new folder",
             dir.display(),
-            progress.run,
-            this_run
+            differences.join("; ")
         );
     }
     for model in setup.models.iter_mut() {
@@ -209,6 +210,10 @@ fn resume(dir: &Path, this_run: &Value, args: &TrainArgs, setup: &mut Setup) -> 
 
 /// `adamant train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
+    let mut args = resumed::completed(args)?;
+    // The registry's names are case-insensitive; the header and the saved run say them one way.
+    args.optimizer.make_ascii_lowercase();
+    let args = &args;
     args.check()?;
     let config = args.optimizer_config()?;
     let mut setup = match args.task {
@@ -250,8 +255,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         for model in setup.models.iter_mut() {
             let (train_loss, step_ms) = model.train_epoch(epoch, &bar)?;
             let (test_loss, test_accuracy) = model.evaluate();
+            let lr = model.updater().optimizer().learning_rate();
             let model = model.name().to_string();
-            let record = Record { epoch, model, train_loss, test_loss, test_accuracy, step_ms };
+            let record = Record { epoch, model, train_loss, test_loss, test_accuracy, step_ms, lr };
             bar.suspend(|| report.epoch(&record))?;
             if !train_loss.is_finite() {
                 bail!(

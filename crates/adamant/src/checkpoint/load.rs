@@ -13,7 +13,7 @@ use safetensors::SafeTensors;
 use super::metadata::{Metadata, CRC_KEY, FORMAT, KEY, VERSION};
 use super::save::safetensors_dtype;
 use crate::error::{Error, Result};
-use crate::kernel::element::{Buffer, DType};
+use crate::kernel::element::{Buffer, DType, Element};
 use crate::optimizer::state::{State, MASTER};
 use crate::param::Param;
 use crate::updater::Updater;
@@ -33,6 +33,16 @@ impl<'a> ParamSpec<'a> {
     /// The spec of a batch entry.
     pub fn of(param: &'a Param<'_>) -> Self {
         ParamSpec { index: param.index, shape: param.weight.shape, dtype: param.weight.data.dtype() }
+    }
+
+    /// The spec of weight `index` of `shape`, stored as `T`: no weight is borrowed.
+    ///
+    /// ```
+    /// let spec = adamant::ParamSpec::weight::<f32>(0, &[256, 64]);
+    /// assert_eq!(spec.dtype, adamant::DType::F32);
+    /// ```
+    pub fn weight<T: Element>(index: usize, shape: &'a [usize]) -> Self {
+        ParamSpec { index, shape, dtype: T::DTYPE }
     }
 }
 
@@ -113,11 +123,11 @@ impl Updater {
 
 fn decode_file(bytes: &[u8]) -> Result<Updater> {
     let file = SafeTensors::deserialize(bytes).map_err(|e| {
-        bad(format!("not a state file (adamant writes safetensors files; this one reads as none: {e})"))
+        bad(truncation(bytes)
+            .unwrap_or_else(|| format!("not a safetensors file, the format adamant writes ({e})")))
     })?;
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
-    let not_ours =
-        || bad("a safetensors file without adamant's metadata (a model's weights?), not a state file");
+    let not_ours = || bad("a safetensors file without adamant's metadata (a model's weights?)");
     let info = header.metadata().as_ref().ok_or_else(not_ours)?;
     let document = info.get(KEY).ok_or_else(not_ours)?;
     // Compared as text, exactly as written: parsing would accept `A` for `a` and miss a flip.
@@ -188,4 +198,25 @@ fn in_file(e: Error) -> Error {
         Error::StateFile { .. } => e,
         other => bad(other.to_string()),
     }
+}
+
+/// Why `bytes`, which do not read as a safetensors file, look cut short, if they do: fewer bytes
+/// than the header length, or than the header's arrays need.
+fn truncation(bytes: &[u8]) -> Option<String> {
+    let Some((length, rest)) = bytes.split_first_chunk::<8>() else {
+        return Some(format!("truncated: {} bytes, fewer than the 8 of the header length", bytes.len()));
+    };
+    let header_len = usize::try_from(u64::from_le_bytes(*length)).ok()?;
+    let Some(header) = rest.get(..header_len) else {
+        return Some(format!("truncated: the header says {header_len} bytes, {} follow", rest.len()));
+    };
+    let header: serde_json::Value = serde_json::from_slice(header).ok()?;
+    let needed = header
+        .as_object()?
+        .values()
+        .filter_map(|t| t.get("data_offsets")?.get(1)?.as_u64())
+        .max()
+        .and_then(|end| usize::try_from(end).ok())?;
+    let data = rest.len().saturating_sub(header_len);
+    (needed > data).then(|| format!("truncated: the arrays need {needed} bytes, {data} follow the header"))
 }

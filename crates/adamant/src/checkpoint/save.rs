@@ -66,7 +66,7 @@ impl Updater {
             version: VERSION,
             optimizer: self.optimizer().name().to_string(),
             config: self.optimizer().config_json(),
-            learning_rate: base.fixed_lr(),
+            learning_rate: base.fixed_learning_rate(),
             num_update: base.num_update(),
             update_counts: base.update_counts().into_iter().collect(),
             scheduler_state: base.scheduler().map(|s| {
@@ -122,7 +122,10 @@ impl Updater {
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let bytes = self.encode()?;
-        let name = path.file_name().ok_or_else(|| io_error(path, std::io::ErrorKind::InvalidInput.into()))?;
+        let name = path.file_name().ok_or_else(|| Error::Io {
+            path: format!("{path:?}"),
+            message: "not a file name to write to (give a path such as run/state.safetensors)".into(),
+        })?;
         let temp = path.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
         let written = (|| {
             let mut file = File::create(&temp)?;

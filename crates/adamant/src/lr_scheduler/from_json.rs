@@ -2,7 +2,10 @@
 
 use serde_json::{json, Value};
 
-use super::{LrScheduler, PastMaxUpdate, Rule, WarmupMode};
+use super::{
+    CosineScheduler, FactorScheduler, LrScheduler, MultiFactorScheduler, PastMaxUpdate, PolyScheduler, Rule,
+    Warmup, WarmupMode,
+};
 use crate::error::{Error, Result};
 use crate::json_fields::{as_u64, wrong_type, JsonFields};
 
@@ -55,14 +58,24 @@ impl LrScheduler {
         };
         let known: Vec<&str> = COMMON.iter().chain(extra).copied().collect();
         let f = JsonFields::new(owner, value, &known)?;
-        let base_lr = f.f64("base_lr")?.unwrap_or(0.01);
-        let factor = f.f64("factor")?.unwrap_or(1.0);
-        let final_lr = f.f64("final_lr")?.unwrap_or(0.0);
-        let scheduler = match kind.as_str() {
+        let modes = [("linear", WarmupMode::Linear), ("constant", WarmupMode::Constant)];
+        let warmup = Warmup {
+            steps: f.u64("warmup_steps")?.unwrap_or(0),
+            begin_lr: f.f64("warmup_begin_lr")?.unwrap_or(0.0),
+            mode: f.choice("warmup_mode", &modes)?.unwrap_or_default(),
+        };
+        let past_max_update = f.choice("past_max_update", &PAST_MAX_UPDATE)?.unwrap_or_default();
+        // Absent keys keep the configurations' defaults, which are MXNet's.
+        let or = |name: &str, default: f64| Ok::<f64, Error>(f.f64(name)?.unwrap_or(default));
+        match kind.as_str() {
             "factor" => {
-                let step = required(f.u64("step")?, "step", owner)?;
-                let stop = f.f64("stop_factor_lr")?.unwrap_or(1e-8);
-                LrScheduler::factor(step, factor, stop, base_lr)?
+                let d = FactorScheduler::new(required(f.u64("step")?, "step", owner)?);
+                let (factor, stop_factor_lr, base_lr) = (
+                    or("factor", d.factor)?,
+                    or("stop_factor_lr", d.stop_factor_lr)?,
+                    or("base_lr", d.base_lr)?,
+                );
+                FactorScheduler { factor, stop_factor_lr, base_lr, warmup, ..d }.build()
             }
             "multifactor" => {
                 let steps = required(f.get("step"), "step", owner)?;
@@ -72,23 +85,22 @@ impl LrScheduler {
                     .iter()
                     .map(|s| as_u64("step", s))
                     .collect::<Result<Vec<_>>>()?;
-                LrScheduler::multi_factor(steps, factor, base_lr)?
+                let d = MultiFactorScheduler::new(steps);
+                let (factor, base_lr) = (or("factor", d.factor)?, or("base_lr", d.base_lr)?);
+                MultiFactorScheduler { factor, base_lr, warmup, ..d }.build()
             }
             "poly" => {
-                let max_update = required(f.u64("max_update")?, "max_update", owner)?;
-                LrScheduler::poly(max_update, base_lr, f.f64("pwr")?.unwrap_or(2.0), final_lr)?
+                let d = PolyScheduler::new(required(f.u64("max_update")?, "max_update", owner)?);
+                let (pwr, final_lr, base_lr) =
+                    (or("pwr", d.pwr)?, or("final_lr", d.final_lr)?, or("base_lr", d.base_lr)?);
+                PolyScheduler { pwr, final_lr, base_lr, warmup, past_max_update, ..d }.build()
             }
             _ => {
-                let max_update = required(f.u64("max_update")?, "max_update", owner)?;
-                LrScheduler::cosine(max_update, base_lr, final_lr)?
+                let d = CosineScheduler::new(required(f.u64("max_update")?, "max_update", owner)?);
+                let (final_lr, base_lr) = (or("final_lr", d.final_lr)?, or("base_lr", d.base_lr)?);
+                CosineScheduler { final_lr, base_lr, warmup, past_max_update, ..d }.build()
             }
-        };
-        let modes = [("linear", WarmupMode::Linear), ("constant", WarmupMode::Constant)];
-        let mode = f.choice("warmup_mode", &modes)?.unwrap_or_default();
-        let steps = f.u64("warmup_steps")?.unwrap_or(0);
-        let begin = f.f64("warmup_begin_lr")?.unwrap_or(0.0);
-        let past = f.choice("past_max_update", &PAST_MAX_UPDATE)?;
-        Ok(scheduler.with_warmup(steps, begin, mode)?.with_past_max_update(past.unwrap_or_default()))
+        }
     }
 }
 
@@ -97,7 +109,9 @@ impl LrScheduler {
     /// mutable state is [`LrScheduler::state`]).
     ///
     /// ```
-    /// let s = adamant::LrScheduler::cosine(100, 0.1, 0.001).unwrap();
+    /// let s = adamant::CosineScheduler { base_lr: 0.1, final_lr: 0.001, ..adamant::CosineScheduler::new(100) }
+    ///     .build()
+    ///     .unwrap();
     /// assert_eq!(adamant::LrScheduler::from_json(&s.to_json()).unwrap(), s);
     /// ```
     pub fn to_json(&self) -> Value {

@@ -16,11 +16,12 @@ pub enum WarmupMode {
 /// What Poly and Cosine return for an update past `max_update`.
 ///
 /// ```
-/// use adamant::{LrScheduler, PastMaxUpdate};
+/// use adamant::PastMaxUpdate;
 /// // Asked first for update 1500, past max_update = 1000.
-/// let mut s = LrScheduler::cosine(1000, 0.1, 0.001).unwrap();
+/// let cosine = adamant::CosineScheduler { base_lr: 0.1, final_lr: 0.001, ..adamant::CosineScheduler::new(1000) };
+/// let mut s = cosine.build().unwrap();
 /// assert_eq!(s.lr(1500), 0.001);
-/// let mut mxnet = LrScheduler::cosine(1000, 0.1, 0.001).unwrap().with_past_max_update(PastMaxUpdate::KeepLast);
+/// let mut mxnet = adamant::CosineScheduler { past_max_update: PastMaxUpdate::KeepLast, ..cosine }.build().unwrap();
 /// assert_eq!(mxnet.lr(1500), 0.1); // MXNet: the last value it computed, here none yet
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -104,11 +105,14 @@ pub enum Rule {
 /// changes at updates 11, 21, ...; a jump applies every decay passed over, at the cost of the
 /// decays that change the rate). Poly and Cosine give their value at `max_update` past it
 /// (MXNet keeps whatever it computed last: [`PastMaxUpdate`]). Call it with non-decreasing
-/// update counts.
+/// update counts. Build one from its configuration ([`FactorScheduler`](crate::FactorScheduler),
+/// [`MultiFactorScheduler`](crate::MultiFactorScheduler), [`PolyScheduler`](crate::PolyScheduler),
+/// [`CosineScheduler`](crate::CosineScheduler)) or from JSON ([`LrScheduler::from_json`]).
 ///
 /// ```
-/// use adamant::LrScheduler;
-/// let mut s = LrScheduler::factor(10, 0.5, 1e-8, 0.1).unwrap();
+/// let mut s = adamant::FactorScheduler { factor: 0.5, base_lr: 0.1, ..adamant::FactorScheduler::new(10) }
+///     .build()
+///     .unwrap();
 /// assert_eq!(s.lr(10), 0.1);
 /// assert_eq!(s.lr(11), 0.05);
 /// ```
@@ -149,70 +153,25 @@ fn check_factor(factor: f64) -> Result<()> {
 }
 
 impl LrScheduler {
-    fn with_rule(base_lr: f64, rule: Rule) -> Result<Self> {
+    /// A scheduler of `rule` from `base_lr`, checked (the configurations' `build`).
+    pub(crate) fn from_parts(
+        base_lr: f64,
+        rule: Rule,
+        warmup: Warmup,
+        past_max_update: PastMaxUpdate,
+    ) -> Result<Self> {
         check_rate("base_lr", base_lr)?;
-        let scheduler = LrScheduler {
-            base_lr,
-            initial_lr: base_lr,
-            warmup: Warmup::default(),
-            rule,
-            past_max_update: PastMaxUpdate::default(),
-        };
+        let scheduler = LrScheduler { base_lr, initial_lr: base_lr, warmup, rule, past_max_update };
         scheduler.validate()?;
         Ok(scheduler)
     }
 
-    /// MXNet's `FactorScheduler(step, factor, stop_factor_lr, base_lr)`.
-    pub fn factor(step: u64, factor: f64, stop_factor_lr: f64, base_lr: f64) -> Result<Self> {
-        Self::with_rule(base_lr, Rule::Factor { step, factor, stop_factor_lr, count: 0 })
-    }
-
-    /// MXNet's `MultiFactorScheduler(step, factor, base_lr)`.
-    ///
-    /// ```
-    /// let mut s = adamant::LrScheduler::multi_factor(vec![15, 25], 0.1, 0.1).unwrap();
-    /// assert_eq!(s.lr(15), 0.1);
-    /// assert!((s.lr(16) - 0.01).abs() < 1e-15);
-    /// ```
-    pub fn multi_factor(steps: Vec<u64>, factor: f64, base_lr: f64) -> Result<Self> {
-        Self::with_rule(base_lr, Rule::MultiFactor { steps, factor, cur_step_ind: 0 })
-    }
-
-    /// MXNet's `PolyScheduler(max_update, base_lr, pwr, final_lr)`.
-    pub fn poly(max_update: u64, base_lr: f64, pwr: f64, final_lr: f64) -> Result<Self> {
-        Self::with_rule(base_lr, Rule::Poly { max_update, pwr, final_lr })
-    }
-
-    /// MXNet's `CosineScheduler(max_update, base_lr, final_lr)`.
-    ///
-    /// ```
-    /// let mut s = adamant::LrScheduler::cosine(1000, 3.0, 0.1).unwrap();
-    /// assert_eq!(s.lr(0), 3.0);
-    /// assert!((s.lr(1000) - 0.1).abs() < 1e-12);
-    /// ```
-    pub fn cosine(max_update: u64, base_lr: f64, final_lr: f64) -> Result<Self> {
-        Self::with_rule(base_lr, Rule::Cosine { max_update, final_lr })
-    }
-
-    /// The same schedule with a warmup phase in front.
-    ///
-    /// ```
-    /// use adamant::{LrScheduler, WarmupMode};
-    /// let mut s = LrScheduler::poly(1000, 3.0, 2.0, 0.0).unwrap()
-    ///     .with_warmup(100, 0.0, WarmupMode::Linear).unwrap();
-    /// assert_eq!(s.lr(50), 1.5);
-    /// ```
-    pub fn with_warmup(mut self, steps: u64, begin_lr: f64, mode: WarmupMode) -> Result<Self> {
+    /// The same schedule with a warmup phase in front (the tests' shortcut for a rebuild).
+    #[cfg(test)]
+    pub(crate) fn with_warmup(mut self, steps: u64, begin_lr: f64, mode: WarmupMode) -> Result<Self> {
         self.warmup = Warmup { steps, begin_lr, mode };
         self.validate()?;
         Ok(self)
-    }
-
-    /// The same schedule with `past` deciding what Poly and Cosine give past `max_update`
-    /// (Factor and MultiFactor are not affected).
-    pub fn with_past_max_update(mut self, past: PastMaxUpdate) -> Self {
-        self.past_max_update = past;
-        self
     }
 
     /// What Poly and Cosine give past `max_update`.

@@ -3,7 +3,9 @@
 
 use serde_json::json;
 
-use super::{LrScheduler, WarmupMode};
+use super::{
+    CosineScheduler, FactorScheduler, LrScheduler, MultiFactorScheduler, PolyScheduler, Warmup, WarmupMode,
+};
 use crate::Error;
 
 fn close(got: f64, want: f64) -> bool {
@@ -20,24 +22,42 @@ fn expect(s: &mut LrScheduler, table: &[(u64, f64)]) {
 
 #[test]
 fn factor_matches_mxnet_test() {
-    let mut s =
-        LrScheduler::factor(100, 0.1, 1e-4, 1.0).unwrap().with_warmup(20, 0.1, WarmupMode::Constant).unwrap();
+    let mut s = FactorScheduler {
+        factor: 0.1,
+        stop_factor_lr: 1e-4,
+        base_lr: 1.0,
+        warmup: Warmup { steps: 20, begin_lr: 0.1, mode: WarmupMode::Constant },
+        ..FactorScheduler::new(100)
+    }
+    .build()
+    .unwrap();
     expect(&mut s, &[(0, 0.1), (10, 0.1), (21, 1.0), (101, 0.1), (201, 0.01), (1000, 1e-4)]);
 }
 
 #[test]
 fn multi_factor_matches_mxnet_test() {
-    let mut s = LrScheduler::multi_factor(vec![15, 25], 0.1, 0.1)
-        .unwrap()
-        .with_warmup(10, 0.05, WarmupMode::Linear)
-        .unwrap();
+    let mut s = MultiFactorScheduler {
+        factor: 0.1,
+        base_lr: 0.1,
+        warmup: Warmup { steps: 10, begin_lr: 0.05, mode: WarmupMode::Linear },
+        ..MultiFactorScheduler::new(vec![15, 25])
+    }
+    .build()
+    .unwrap();
     expect(&mut s, &[(0, 0.05), (5, 0.075), (15, 0.1), (16, 0.01), (20, 0.01), (26, 0.001), (100, 0.001)]);
 }
 
 #[test]
 fn poly_matches_mxnet_test() {
-    let mut s =
-        LrScheduler::poly(1000, 3.0, 2.0, 0.0).unwrap().with_warmup(100, 0.0, WarmupMode::Linear).unwrap();
+    let mut s = PolyScheduler {
+        base_lr: 3.0,
+        pwr: 2.0,
+        final_lr: 0.0,
+        warmup: Warmup { steps: 100, begin_lr: 0.0, mode: WarmupMode::Linear },
+        ..PolyScheduler::new(1000)
+    }
+    .build()
+    .unwrap();
     expect(&mut s, &[(0, 0.0), (50, 1.5), (100, 3.0)]);
     assert!(s.lr(101) < 3.0);
     assert!(s.lr(500) < 1.6);
@@ -46,7 +66,8 @@ fn poly_matches_mxnet_test() {
 
 #[test]
 fn cosine_matches_mxnet_test() {
-    let mut s = LrScheduler::cosine(1000, 3.0, 0.1).unwrap();
+    let mut s =
+        CosineScheduler { base_lr: 3.0, final_lr: 0.1, ..CosineScheduler::new(1000) }.build().unwrap();
     assert_eq!(s.lr(0), 3.0);
     assert!(s.lr(500) > 1.5);
     assert!(close(s.lr(1000), 0.1));
@@ -55,7 +76,14 @@ fn cosine_matches_mxnet_test() {
 #[test]
 fn cosine_with_warmup_matches_verified_sequence() {
     // MXNet 1.9.1, checked: warmup 2, max_update 10 gives 0, .5, 1, .96194, ..., 0, 0.
-    let mut s = LrScheduler::cosine(10, 1.0, 0.0).unwrap().with_warmup(2, 0.0, WarmupMode::Linear).unwrap();
+    let mut s = CosineScheduler {
+        base_lr: 1.0,
+        final_lr: 0.0,
+        warmup: Warmup { steps: 2, begin_lr: 0.0, mode: WarmupMode::Linear },
+        ..CosineScheduler::new(10)
+    }
+    .build()
+    .unwrap();
     let got: Vec<f64> = (0..12).map(|n| s.lr(n)).collect();
     assert_eq!(&got[..3], &[0.0, 0.5, 1.0]);
     assert!((got[3] - 0.96194).abs() < 1e-5, "{got:?}");
@@ -64,7 +92,10 @@ fn cosine_with_warmup_matches_verified_sequence() {
 
 #[test]
 fn factor_decays_strictly_after_each_step() {
-    let mut s = LrScheduler::factor(10, 0.5, 0.0, 1.0).unwrap();
+    let mut s =
+        FactorScheduler { factor: 0.5, stop_factor_lr: 0.0, base_lr: 1.0, ..FactorScheduler::new(10) }
+            .build()
+            .unwrap();
     assert_eq!(s.lr(10), 1.0);
     assert_eq!(s.lr(11), 0.5);
     assert_eq!(s.lr(20), 0.5);
@@ -73,19 +104,27 @@ fn factor_decays_strictly_after_each_step() {
 
 #[test]
 fn factor_applies_every_missed_decay_on_a_jump() {
-    let mut s = LrScheduler::factor(10, 0.5, 0.0, 1.0).unwrap();
+    let mut s =
+        FactorScheduler { factor: 0.5, stop_factor_lr: 0.0, base_lr: 1.0, ..FactorScheduler::new(10) }
+            .build()
+            .unwrap();
     assert_eq!(s.lr(41), 0.0625);
 }
 
 #[test]
 fn factor_stops_at_its_floor() {
-    let mut s = LrScheduler::factor(1, 0.1, 0.05, 1.0).unwrap();
+    let mut s =
+        FactorScheduler { factor: 0.1, stop_factor_lr: 0.05, base_lr: 1.0, ..FactorScheduler::new(1) }
+            .build()
+            .unwrap();
     assert_eq!(s.lr(5), 0.05);
 }
 
 #[test]
 fn multi_factor_decays_strictly_after_each_listed_step() {
-    let mut s = LrScheduler::multi_factor(vec![3, 6], 0.5, 1.0).unwrap();
+    let mut s = MultiFactorScheduler { factor: 0.5, base_lr: 1.0, ..MultiFactorScheduler::new(vec![3, 6]) }
+        .build()
+        .unwrap();
     assert_eq!(s.lr(3), 1.0);
     assert_eq!(s.lr(4), 0.5);
     assert_eq!(s.lr(6), 0.5);
@@ -95,8 +134,10 @@ fn multi_factor_decays_strictly_after_each_listed_step() {
 
 #[test]
 fn poly_and_cosine_keep_their_last_value_after_max_update() {
-    let mut poly = LrScheduler::poly(4, 1.0, 1.0, 0.2).unwrap();
-    let mut cosine = LrScheduler::cosine(4, 1.0, 0.2).unwrap();
+    let mut poly =
+        PolyScheduler { base_lr: 1.0, pwr: 1.0, final_lr: 0.2, ..PolyScheduler::new(4) }.build().unwrap();
+    let mut cosine =
+        CosineScheduler { base_lr: 1.0, final_lr: 0.2, ..CosineScheduler::new(4) }.build().unwrap();
     for n in 0..=4 {
         poly.lr(n);
         cosine.lr(n);
@@ -107,8 +148,16 @@ fn poly_and_cosine_keep_their_last_value_after_max_update() {
 
 #[test]
 fn explicit_base_lr_overrides_poly_and_cosine() {
-    let mut poly = LrScheduler::poly(10, 3.0, 1.0, 0.0).unwrap().with_base_lr(0.5).unwrap();
-    let mut cosine = LrScheduler::cosine(10, 3.0, 0.0).unwrap().with_base_lr(0.5).unwrap();
+    let mut poly = PolyScheduler { base_lr: 3.0, pwr: 1.0, final_lr: 0.0, ..PolyScheduler::new(10) }
+        .build()
+        .unwrap()
+        .with_base_lr(0.5)
+        .unwrap();
+    let mut cosine = CosineScheduler { base_lr: 3.0, final_lr: 0.0, ..CosineScheduler::new(10) }
+        .build()
+        .unwrap()
+        .with_base_lr(0.5)
+        .unwrap();
     assert_eq!(poly.lr(0), 0.5);
     assert_eq!(cosine.lr(0), 0.5);
     assert!(close(poly.lr(5), 0.25));
@@ -137,14 +186,51 @@ fn invalid_name(r: Result<LrScheduler, Error>) -> &'static str {
 
 #[test]
 fn invalid_schedules_are_rejected_with_the_parameter_named() {
-    assert_eq!(invalid_name(LrScheduler::factor(0, 0.5, 0.0, 1.0)), "step");
-    assert_eq!(invalid_name(LrScheduler::factor(1, 1.5, 0.0, 1.0)), "factor");
-    assert_eq!(invalid_name(LrScheduler::multi_factor(vec![5, 5], 0.5, 1.0)), "step");
-    assert_eq!(invalid_name(LrScheduler::multi_factor(vec![0, 5], 0.5, 1.0)), "step");
-    assert_eq!(invalid_name(LrScheduler::multi_factor(vec![], 0.5, 1.0)), "step");
-    assert_eq!(invalid_name(LrScheduler::poly(0, 1.0, 2.0, 0.0)), "max_update");
-    assert_eq!(invalid_name(LrScheduler::cosine(1, f64::NAN, 0.0)), "base_lr");
-    let warm = LrScheduler::cosine(10, 0.1, 0.0).unwrap();
+    assert_eq!(
+        invalid_name(
+            FactorScheduler { factor: 0.5, stop_factor_lr: 0.0, base_lr: 1.0, ..FactorScheduler::new(0) }
+                .build()
+        ),
+        "step"
+    );
+    assert_eq!(
+        invalid_name(
+            FactorScheduler { factor: 1.5, stop_factor_lr: 0.0, base_lr: 1.0, ..FactorScheduler::new(1) }
+                .build()
+        ),
+        "factor"
+    );
+    assert_eq!(
+        invalid_name(
+            MultiFactorScheduler { factor: 0.5, base_lr: 1.0, ..MultiFactorScheduler::new(vec![5, 5]) }
+                .build()
+        ),
+        "step"
+    );
+    assert_eq!(
+        invalid_name(
+            MultiFactorScheduler { factor: 0.5, base_lr: 1.0, ..MultiFactorScheduler::new(vec![0, 5]) }
+                .build()
+        ),
+        "step"
+    );
+    assert_eq!(
+        invalid_name(
+            MultiFactorScheduler { factor: 0.5, base_lr: 1.0, ..MultiFactorScheduler::new(vec![]) }.build()
+        ),
+        "step"
+    );
+    assert_eq!(
+        invalid_name(
+            PolyScheduler { base_lr: 1.0, pwr: 2.0, final_lr: 0.0, ..PolyScheduler::new(0) }.build()
+        ),
+        "max_update"
+    );
+    assert_eq!(
+        invalid_name(CosineScheduler { base_lr: f64::NAN, final_lr: 0.0, ..CosineScheduler::new(1) }.build()),
+        "base_lr"
+    );
+    let warm = CosineScheduler { base_lr: 0.1, final_lr: 0.0, ..CosineScheduler::new(10) }.build().unwrap();
     assert_eq!(invalid_name(warm.clone().with_warmup(2, 0.2, WarmupMode::Linear)), "warmup_begin_lr");
     assert_eq!(invalid_name(warm.clone().with_warmup(10, 0.0, WarmupMode::Linear)), "max_update");
     assert_eq!(invalid_name(warm.with_base_lr(-1.0)), "learning_rate");
@@ -177,17 +263,41 @@ fn counted(f: impl FnOnce() -> f64) -> (f64, u64) {
 /// update may cost it.
 fn every_scheduler() -> Vec<(LrScheduler, u64)> {
     let warm = |s: LrScheduler| s.with_warmup(50, 0.001, WarmupMode::Linear).unwrap();
-    let factor = LrScheduler::factor(1, 0.9, 1e-6, 0.1).unwrap();
-    let multi = LrScheduler::multi_factor(vec![10, 100, 1000], 0.5, 0.1).unwrap();
-    let poly = LrScheduler::poly(1000, 0.1, 2.0, 0.001).unwrap();
-    let cosine = LrScheduler::cosine(1000, 0.1, 0.001).unwrap();
+    let factor =
+        FactorScheduler { factor: 0.9, stop_factor_lr: 1e-6, base_lr: 0.1, ..FactorScheduler::new(1) }
+            .build()
+            .unwrap();
+    let multi =
+        MultiFactorScheduler { factor: 0.5, base_lr: 0.1, ..MultiFactorScheduler::new(vec![10, 100, 1000]) }
+            .build()
+            .unwrap();
+    let poly = PolyScheduler { base_lr: 0.1, pwr: 2.0, final_lr: 0.001, ..PolyScheduler::new(1000) }
+        .build()
+        .unwrap();
+    let cosine =
+        CosineScheduler { base_lr: 0.1, final_lr: 0.001, ..CosineScheduler::new(1000) }.build().unwrap();
     vec![
         // Factor 0.9 takes 111 decays from 0.1 to its floor 1e-6, then none.
         (factor.clone(), 111),
         (warm(factor), 111),
-        (LrScheduler::factor(7, 1.0, 1e-8, 0.1).unwrap(), 1),
+        (
+            FactorScheduler { factor: 1.0, stop_factor_lr: 1e-8, base_lr: 0.1, ..FactorScheduler::new(7) }
+                .build()
+                .unwrap(),
+            1,
+        ),
         // A floor about 1.6e10 decays away: the decays are computed at once.
-        (LrScheduler::factor(1, 1.0 - 1e-9, 1e-8, 0.1).unwrap(), super::decay::EXACT_DECAYS + 1),
+        (
+            FactorScheduler {
+                factor: 1.0 - 1e-9,
+                stop_factor_lr: 1e-8,
+                base_lr: 0.1,
+                ..FactorScheduler::new(1)
+            }
+            .build()
+            .unwrap(),
+            super::decay::EXACT_DECAYS + 1,
+        ),
         (multi.clone(), 3),
         (warm(multi), 3),
         (poly.clone(), 0),

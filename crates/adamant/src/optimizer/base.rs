@@ -95,7 +95,8 @@ impl OptimizerBase {
         }
     }
 
-    /// Sets the fixed learning rate. Fails when a scheduler owns the rate, as in MXNet.
+    /// Sets the fixed learning rate. Fails when a scheduler owns the rate, as in MXNet (replace
+    /// the schedule with [`Optimizer::set_lr_scheduler`](crate::Optimizer::set_lr_scheduler)).
     pub fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
         if self.scheduler.is_some() {
             return Err(Error::LearningRateOwnedByScheduler);
@@ -108,6 +109,30 @@ impl OptimizerBase {
     /// Sets `rescale_grad` (the optimizer has checked it).
     pub(crate) fn set_rescale_grad(&mut self, rescale_grad: f64) {
         self.config.rescale_grad = rescale_grad;
+    }
+
+    /// Replaces the configuration's decay and multipliers (the optimizer has checked `config`,
+    /// which differs from the current one in nothing else).
+    pub(crate) fn set_config(&mut self, config: OptimizerConfig) {
+        self.config = config;
+    }
+
+    /// Replaces the scheduler, or with `None` fixes the rate at the current one; counters stay.
+    /// The configuration follows, so that a saved state builds the same optimizer: the new
+    /// scheduler's own `base_lr` rules.
+    pub(crate) fn set_lr_scheduler(&mut self, scheduler: Option<LrScheduler>) {
+        match scheduler {
+            Some(s) => {
+                self.config.learning_rate = None;
+                self.config.lr_scheduler = Some(s.clone());
+                self.scheduler = Some(s);
+            }
+            None => {
+                self.lr = self.learning_rate();
+                self.config.learning_rate = Some(self.lr);
+                (self.config.lr_scheduler, self.scheduler) = (None, None);
+            }
+        }
     }
 
     /// Puts back the run-time state of a checkpoint: the fixed rate, the counters and the
@@ -167,8 +192,9 @@ impl OptimizerBase {
         Ok(())
     }
 
-    /// The fixed learning rate (used when there is no scheduler).
-    pub(crate) fn fixed_lr(&self) -> f64 {
+    /// The fixed learning rate: the rate when there is no scheduler (a state file's
+    /// `learning_rate`); under a scheduler, [`OptimizerBase::learning_rate`] is the rate in force.
+    pub fn fixed_learning_rate(&self) -> f64 {
         self.lr
     }
 
@@ -228,6 +254,7 @@ impl OptimizerBase {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lr_scheduler::{CosineScheduler, FactorScheduler, MultiFactorScheduler, PolyScheduler};
     use crate::optimizer::config::Multipliers;
 
     #[test]
@@ -268,7 +295,10 @@ mod tests {
     fn the_default_rate_applies_only_without_rate_and_scheduler() {
         let base = OptimizerBase::new(OptimizerConfig::default(), 0.001).unwrap();
         assert_eq!(base.learning_rate(), 0.001);
-        let sched = LrScheduler::factor(1, 0.5, 0.0, 0.2).unwrap();
+        let sched =
+            FactorScheduler { factor: 0.5, stop_factor_lr: 0.0, base_lr: 0.2, ..FactorScheduler::new(1) }
+                .build()
+                .unwrap();
         let config = OptimizerConfig { lr_scheduler: Some(sched), ..OptimizerConfig::default() };
         let base = OptimizerBase::new(config, 0.001).unwrap();
         assert_eq!(base.learning_rate(), 0.2, "an unset rate means the scheduler's base rate");
@@ -277,10 +307,16 @@ mod tests {
     #[test]
     fn an_explicit_rate_overrides_every_scheduler_type() {
         for sched in [
-            LrScheduler::factor(1, 0.5, 0.0, 0.2).unwrap(),
-            LrScheduler::multi_factor(vec![5], 0.5, 0.2).unwrap(),
-            LrScheduler::poly(10, 0.2, 2.0, 0.0).unwrap(),
-            LrScheduler::cosine(10, 0.2, 0.0).unwrap(),
+            FactorScheduler { factor: 0.5, stop_factor_lr: 0.0, base_lr: 0.2, ..FactorScheduler::new(1) }
+                .build()
+                .unwrap(),
+            MultiFactorScheduler { factor: 0.5, base_lr: 0.2, ..MultiFactorScheduler::new(vec![5]) }
+                .build()
+                .unwrap(),
+            PolyScheduler { base_lr: 0.2, pwr: 2.0, final_lr: 0.0, ..PolyScheduler::new(10) }
+                .build()
+                .unwrap(),
+            CosineScheduler { base_lr: 0.2, final_lr: 0.0, ..CosineScheduler::new(10) }.build().unwrap(),
         ] {
             let config = OptimizerConfig {
                 learning_rate: Some(0.05),
@@ -296,7 +332,10 @@ mod tests {
 
     #[test]
     fn set_learning_rate_is_refused_under_a_scheduler() {
-        let sched = LrScheduler::factor(1, 0.5, 0.0, 0.2).unwrap();
+        let sched =
+            FactorScheduler { factor: 0.5, stop_factor_lr: 0.0, base_lr: 0.2, ..FactorScheduler::new(1) }
+                .build()
+                .unwrap();
         let config = OptimizerConfig { lr_scheduler: Some(sched), ..OptimizerConfig::default() };
         let mut base = OptimizerBase::new(config, 0.001).unwrap();
         assert_eq!(base.set_learning_rate(0.1), Err(Error::LearningRateOwnedByScheduler));

@@ -15,11 +15,25 @@ use crate::optimizer::options::{Choice, HalfMath};
 /// A parameter's multiplier is looked up by its index first, then by its name (through
 /// [`OptimizerConfig::param_idx2name`]); a parameter found in neither gets 1.
 ///
+/// In the registry's JSON (`lr_mult`, `wd_mult`) either form is read: MXNet's own, one object
+/// keyed by index or by name as MXNet's `set_lr_mult` takes it (a key of decimal digits is an
+/// index), or the explicit `{"by_index": {...}, "by_name": {...}}`, which is what is written.
+///
 /// ```
 /// use adamant::Multipliers;
 /// let mut m = Multipliers::default();
 /// m.by_name.insert("fc1_bias".into(), 0.0);
 /// assert!(m.by_index.is_empty());
+///
+/// // MXNet's form: no weight decay for parameter 2 and for the one named fc1_bias.
+/// let adam = adamant::create("adam", &serde_json::json!({
+///     "wd": 1e-4,
+///     "param_idx2name": {"0": "fc1_bias"},
+///     "wd_mult": {"2": 0.0, "fc1_bias": 0.0},
+/// }))?;
+/// let c = adam.base().config();
+/// assert_eq!((c.wd_for(2), c.wd_for(0), c.wd_for(1)), (0.0, 0.0, 1e-4));
+/// # Ok::<(), adamant::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Multipliers {
@@ -57,10 +71,25 @@ impl Multipliers {
         json!({"by_index": by_index, "by_name": by_name})
     }
 
-    /// Reads `{"by_index": {"1": 0.5}, "by_name": {"fc1_bias": 2.0}}`.
+    /// Reads either form: adamant's explicit `{"by_index": {"1": 0.5}, "by_name": {"fc1_bias":
+    /// 2.0}}`, or MXNet's own, one object keyed by index or by name as `set_lr_mult` takes it
+    /// (`{"1": 0.5, "fc1_bias": 2.0}`: a key of decimal digits is an index, any other a name).
+    /// An object whose keys are only `by_index` and `by_name` is the explicit form.
     fn from_json(kind: &'static str, value: &Value) -> Result<Self> {
-        let f = JsonFields::new(kind, value, &["by_index", "by_name"])?;
+        let map = value.as_object().ok_or_else(|| wrong_type(kind, "a JSON object", value))?;
+        let explicit = !map.is_empty() && map.keys().all(|k| k == "by_index" || k == "by_name");
         let mut m = Multipliers::default();
+        if !explicit {
+            for (key, v) in map {
+                let v = as_f64(kind, v)?;
+                match key.parse::<usize>() {
+                    Ok(index) if key.bytes().all(|b| b.is_ascii_digit()) => m.by_index.insert(index, v),
+                    _ => m.by_name.insert(key.clone(), v),
+                };
+            }
+            return Ok(m);
+        }
+        let f = JsonFields::new(kind, value, &["by_index", "by_name"])?;
         for (part, map) in [("by_index", f.get("by_index")), ("by_name", f.get("by_name"))] {
             let Some(map) = map else { continue };
             let map = map.as_object().ok_or_else(|| wrong_type(part, "a JSON object", map))?;
@@ -177,7 +206,7 @@ impl OptimizerConfig {
 
     /// The learning rate of `index` given the base rate (MXNet's `_get_lr`: the multiplier by
     /// index, else by name).
-    pub(crate) fn lr_for(&self, index: usize, base_lr: f64) -> f64 {
+    pub fn lr_for(&self, index: usize, base_lr: f64) -> f64 {
         match self.lr_mult.get(index, self.name(index)) {
             Some(mult) => base_lr * mult,
             None => base_lr,
@@ -185,7 +214,7 @@ impl OptimizerConfig {
     }
 
     /// The weight decay of `index` (MXNet's `_get_wd`).
-    pub(crate) fn wd_for(&self, index: usize) -> f64 {
+    pub fn wd_for(&self, index: usize) -> f64 {
         match self.wd_mult.get(index, self.name(index)) {
             Some(mult) => self.wd * mult,
             None => self.wd,

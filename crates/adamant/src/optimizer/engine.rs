@@ -11,8 +11,10 @@ use crate::error::{Error, Result};
 use crate::index_map::IndexTable;
 use crate::kernel::element::DType;
 use crate::kernel::Loop;
+use crate::lr_scheduler::LrScheduler;
 use crate::optimizer::algorithm::{Algorithm, Counted};
 use crate::optimizer::base::{Journal, OptimizerBase};
+use crate::optimizer::config::{Multipliers, OptimizerConfig};
 use crate::optimizer::interface::Optimizer;
 use crate::optimizer::state::{Layout, StateMut};
 use crate::param::Param;
@@ -80,6 +82,16 @@ impl<A: Algorithm> Engine<A> {
             Loop::Reference => params.iter_mut().zip(states.iter_mut()).zip(&self.plan).for_each(each),
             Loop::Fused => params.par_iter_mut().zip(states.par_iter_mut()).zip(&self.plan).for_each(each),
         }
+        Ok(())
+    }
+
+    /// Applies `change` to the base configuration if the result is one the optimizer accepts.
+    fn reconfigure(&mut self, change: impl FnOnce(&mut OptimizerConfig)) -> Result<()> {
+        let mut config = self.base.config().clone();
+        change(&mut config);
+        config.validate_as(self.algo.read())?;
+        self.algo.validate(&config)?;
+        self.base.set_config(config);
         Ok(())
     }
 
@@ -205,6 +217,23 @@ impl<A: Algorithm> Optimizer for Engine<A> {
 
     fn restore_scalars(&mut self, scalars: &[(String, f64)]) -> Result<()> {
         self.algo.restore_scalars(scalars).map_err(|reason| Error::StateFile { reason })
+    }
+
+    fn set_wd(&mut self, wd: f64) -> Result<()> {
+        self.reconfigure(|c| c.wd = wd)
+    }
+
+    fn set_lr_mult(&mut self, lr_mult: Multipliers) -> Result<()> {
+        self.reconfigure(|c| c.lr_mult = lr_mult)
+    }
+
+    fn set_wd_mult(&mut self, wd_mult: Multipliers) -> Result<()> {
+        self.reconfigure(|c| c.wd_mult = wd_mult)
+    }
+
+    fn set_lr_scheduler(&mut self, scheduler: Option<LrScheduler>) -> Result<()> {
+        self.base.set_lr_scheduler(scheduler);
+        Ok(())
     }
 
     fn set_rescale_grad(&mut self, rescale_grad: f64) -> Result<()> {

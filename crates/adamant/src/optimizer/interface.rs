@@ -4,7 +4,9 @@ use std::fmt;
 
 use crate::error::Result;
 use crate::kernel::element::DType;
+use crate::lr_scheduler::LrScheduler;
 use crate::optimizer::base::OptimizerBase;
+use crate::optimizer::config::Multipliers;
 use crate::optimizer::state::{Layout, StateMut};
 use crate::param::Param;
 
@@ -93,9 +95,60 @@ pub trait Optimizer: Send + fmt::Debug {
     /// A value this optimizer refuses (negative, or infinite as the kernel reads it, for most).
     fn set_rescale_grad(&mut self, rescale_grad: f64) -> Result<()>;
 
+    /// Sets the weight decay `wd` for the steps to come (before `wd_mult`); state and counters
+    /// stay.
+    ///
+    /// # Errors
+    /// A value the optimizer refuses at construction (negative, or not finite as the kernel
+    /// reads it); nothing changes.
+    fn set_wd(&mut self, wd: f64) -> Result<()>;
+
+    /// Replaces the per-parameter learning-rate multipliers.
+    ///
+    /// # Errors
+    /// A multiplier that is negative or not finite; nothing changes.
+    fn set_lr_mult(&mut self, lr_mult: Multipliers) -> Result<()>;
+
+    /// Replaces the per-parameter weight-decay multipliers.
+    ///
+    /// # Errors
+    /// As [`Optimizer::set_lr_mult`].
+    fn set_wd_mult(&mut self, wd_mult: Multipliers) -> Result<()>;
+
+    /// Replaces the learning-rate scheduler, keeping every counter and all state: from the next
+    /// step the new schedule is read at the current `num_update`, as if it had been in force
+    /// from the start (a Factor scheduler applies the decays it passed over), from its own
+    /// `base_lr`. `None` removes the scheduler and fixes the rate at its current value. This is
+    /// how a resumed run extends a cosine's `max_update`.
+    ///
+    /// ```
+    /// use adamant::{CosineScheduler, Param, Updater};
+    /// let cosine = CosineScheduler { base_lr: 0.1, final_lr: 0.0, ..CosineScheduler::new(10) };
+    /// let adam = adamant::create("adam", &serde_json::json!({"lr_scheduler": cosine.build()?.to_json()}))?;
+    /// let mut updater = Updater::new(adam);
+    /// let (mut w, g) = ([1.0f32; 2], [0.5f32; 2]);
+    /// for _ in 0..10 {
+    ///     updater.update(&mut [Param::dense(0, &[2], &mut w, &g)])?;
+    /// }
+    /// assert_eq!(updater.optimizer().learning_rate(), 0.0); // the schedule has ended
+    /// let longer = CosineScheduler { max_update: 20, ..cosine }.build()?;
+    /// updater.optimizer_mut().set_lr_scheduler(Some(longer))?;
+    /// assert!((updater.optimizer().learning_rate() - 0.05).abs() < 1e-12); // halfway through 20
+    /// # Ok::<(), adamant::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// None today (a built scheduler is valid); kept for schedules an optimizer may refuse.
+    fn set_lr_scheduler(&mut self, scheduler: Option<LrScheduler>) -> Result<()>;
+
     /// The base learning rate now (see [`OptimizerBase::learning_rate`]).
     fn learning_rate(&self) -> f64 {
         self.base().learning_rate()
+    }
+
+    /// The largest update count of any parameter (MXNet's `num_update`).
+    fn num_update(&self) -> u64 {
+        self.base().num_update()
     }
 
     /// Sets the fixed learning rate (refused under a scheduler).
