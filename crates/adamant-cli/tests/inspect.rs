@@ -73,5 +73,17 @@ fn inspect_of_a_damaged_file_is_one_clear_error() {
     assert!(!ok && out.is_empty());
     assert!(err.starts_with("adamant: cannot load") && err.contains("state file"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+    // A weights file (safetensors without adamant's metadata) says what it probably is, and
+    // "state file" is said once.
+    let weights = dir.join("weights.safetensors");
+    let data = [0u8; 8];
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2], &data).unwrap();
+    std::fs::write(&weights, safetensors::serialize([("w", view)], None).unwrap()).unwrap();
+    let (ok, _, err) = adamant(&["inspect", weights.to_str().unwrap()]);
+    assert!(
+        !ok && err.contains("a safetensors file without adamant's metadata (a model's weights?)"),
+        "{err}"
+    );
+    assert_eq!(err.matches("state file").count(), 1, "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

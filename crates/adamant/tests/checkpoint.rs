@@ -461,3 +461,15 @@ fn adamws_skip_of_a_non_finite_rescale_grad_survives_a_resume() {
         assert_eq!(resumed.optimizer().base().num_update(), 2, "and counted");
     }
 }
+
+#[test]
+fn saving_to_a_path_without_a_file_name_says_so() {
+    let updater = Updater::new(adamant::create("adam", &json!({})).unwrap());
+    for path in ["", "/", ".."] {
+        let err = updater.save(path).unwrap_err().to_string();
+        assert!(
+            err.ends_with("not a file name to write to (give a path such as run/state.safetensors)"),
+            "{path:?}: {err}"
+        );
+    }
+}
