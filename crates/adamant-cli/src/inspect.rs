@@ -46,9 +46,11 @@ fn stats(data: DataRef<'_>) -> Value {
 fn describe(file: &std::path::Path, updater: &Updater) -> Value {
     let optimizer = updater.optimizer();
     let base = optimizer.base();
+    // The schedule as configured, and the state MXNet's schedulers keep (Factor and
+    // MultiFactor decay their base rate in place).
     let scheduler = base.scheduler().map(|s| {
         let (base_lr, count, cur_step_ind) = s.state();
-        json!({"schedule": s.to_json(), "base_lr": base_lr, "count": count, "cur_step_ind": cur_step_ind})
+        json!({"schedule": s.to_json(), "state": {"base_lr": base_lr, "count": count, "cur_step_ind": cur_step_ind}})
     });
     let params: Vec<Value> = updater
         .states()
@@ -61,21 +63,16 @@ fn describe(file: &std::path::Path, updater: &Updater) -> Value {
         .collect();
     let counts: serde_json::Map<String, Value> =
         base.update_counts().into_iter().map(|(i, c)| (i.to_string(), json!(c))).collect();
-    // The rate the next step starts from, and where it comes from; the file's own
-    // `learning_rate` field is the fixed rate, which a scheduler overrides.
-    let (source, fixed) = match base.scheduler() {
-        Some(_) => {
-            (format!("the scheduler's at num_update {}", base.num_update()), Some(base.fixed_learning_rate()))
-        }
-        None => ("fixed".to_string(), None),
-    };
+    // The rate in force, and where it comes from: the scheduler at num_update, or the fixed
+    // rate (the file's own `learning_rate` field, which a scheduler overrides).
+    let source = if base.scheduler().is_some() { "scheduler" } else { "fixed" };
     json!({
         "file": file.display().to_string(),
         "optimizer": optimizer.name(),
         "config": optimizer.config_json(),
         "learning_rate": optimizer.learning_rate(),
         "learning_rate_source": source,
-        "fixed_learning_rate": fixed,
+        "fixed_learning_rate": base.fixed_learning_rate(),
         "num_update": base.num_update(),
         "update_counts": counts,
         "scheduler": scheduler,
@@ -84,7 +81,7 @@ fn describe(file: &std::path::Path, updater: &Updater) -> Value {
 }
 
 fn number(v: &Value) -> String {
-    v.as_f64().map_or_else(|| "-".to_string(), |x| format!("{x:.6e}"))
+    v.as_f64().map_or_else(|| "-".to_string(), |x| format!("{x:.4e}"))
 }
 
 /// `adamant inspect`.
@@ -121,7 +118,16 @@ pub fn run(args: &InspectArgs) -> Result<()> {
     }
     outln!("file:          {}", args.file.display())?;
     outln!("optimizer:     {}", d["optimizer"].as_str().unwrap_or("?"))?;
-    outln!("learning rate: {} ({})", d["learning_rate"], d["learning_rate_source"].as_str().unwrap_or("?"))?;
+    let rate = |key: &str| d[key].as_f64().map_or_else(|| "-".to_string(), |x| format!("{x:.4e}"));
+    match d["learning_rate_source"].as_str() {
+        Some("scheduler") => outln!(
+            "learning rate: {} (the scheduler's at num_update {}; the fixed rate {} is unused)",
+            rate("learning_rate"),
+            d["num_update"],
+            rate("fixed_learning_rate")
+        )?,
+        _ => outln!("learning rate: {} (fixed)", rate("learning_rate"))?,
+    }
     outln!("num_update:    {}", d["num_update"])?;
     outln!("config:        {}", d["config"])?;
     match &d["scheduler"] {
@@ -133,7 +139,7 @@ pub fn run(args: &InspectArgs) -> Result<()> {
     let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
     let row = |cells: [String; 9]| {
         let [index, weight, shape, array, dtype, min, max, mean, non_finite] = cells;
-        outln!("{index:>6} {weight:<9} {shape:<14} {array:<6} {dtype:<8} {min:>13} {max:>13} {mean:>13} {non_finite:>10}")
+        outln!("{index:>6} {weight:<9} {shape:<14} {array:<15} {dtype:<8} {min:>13} {max:>13} {mean:>13} {non_finite:>10}")
     };
     row(["index", "weight", "shape", "array", "dtype", "min", "max", "mean", "non-finite"].map(String::from))?;
     for p in d["params"].as_array().into_iter().flatten() {

@@ -42,9 +42,10 @@ fn inspect_prints_what_was_saved() {
     assert_eq!(d["num_update"], 3);
     assert_eq!(d["update_counts"], json!({"2": 3, "7": 3}));
     assert_eq!(d["config"]["learning_rate"], 0.01);
-    assert_eq!(d["scheduler"]["count"], 2, "factor decays at updates 2 and 3");
+    assert_eq!(d["scheduler"]["state"]["count"], 2, "factor decays at updates 2 and 3");
+    assert_eq!(d["scheduler"]["schedule"]["base_lr"], 0.01, "the schedule as configured");
     assert_eq!(d["file"], path.display().to_string());
-    assert_eq!(d["learning_rate_source"], "the scheduler's at num_update 3");
+    assert_eq!(d["learning_rate_source"], "scheduler");
     assert!(d["learning_rate"].as_f64().unwrap() < 0.01, "decayed: {}", d["learning_rate"]);
     assert!(d["fixed_learning_rate"].is_number(), "the file's own learning_rate is shown too");
     let params = d["params"].as_array().unwrap();

@@ -55,9 +55,12 @@ fn a_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one() {
         assert_eq!(progress["epoch"], 3, "{task}");
         let (ok, _, err) = adamant(&["train", "--task", task, "--epochs", "4", "--seed", "6", "--resume", d]);
         assert!(
-            !ok && err.contains("settings differ from the saved run's (seed: saved 5, given 6)"),
+            !ok && err.contains("options given differ from the saved run's (seed: saved 5, given 6)"),
             "{err}"
         );
+        // One --set names only its own setting, not the rest of the configuration.
+        let (ok, _, err) = adamant(&["train", "--epochs", "4", "--set", "wd=0.05", "--resume", d]);
+        assert!(!ok && err.contains("(config.wd: saved not set, given 0.05)"), "{err}");
         // Without the flags, the saved settings continue the run.
         let (ok, _, err) = adamant(&["train", "--epochs", "4", "-q", "--resume", d]);
         assert!(ok, "{task}: {err}");
@@ -206,4 +209,17 @@ fn the_text_report_shows_the_rate_per_epoch_and_labels_its_figures() {
     let epoch1 = out.lines().find(|l| l.starts_with("epoch   1/2  softmax")).unwrap();
     assert!(epoch1.contains(" lr 2.500e-3 "), "{epoch1}");
     assert!(out.lines().last().unwrap().starts_with("total time: "), "{out}");
+}
+
+#[test]
+fn figures_keep_their_digits_and_one_epoch_is_singular() {
+    let (ok, out, err) = adamant(&["train", "--epochs", "1", "--json"]);
+    assert!(ok, "{err}");
+    let last = out.lines().last().unwrap();
+    let record = out.lines().find(|l| l.contains("\"model\":\"mlp\"") && l.contains("\"epoch\"")).unwrap();
+    let loss: Value = serde_json::from_str::<Value>(record).unwrap()["train_loss"].clone();
+    // The summary writes the epoch record's float32 figure as the record does.
+    assert!(last.contains(&format!("\"train_loss\":{loss}")), "{record}\n{last}");
+    let (ok, out, _) = adamant(&["train", "--epochs", "1", "-q"]);
+    assert!(ok && out.contains("after 1 epoch (final"), "{out}");
 }

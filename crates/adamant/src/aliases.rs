@@ -34,7 +34,40 @@ const ALIASES: &[(&str, &str, &[&str])] = &[
     ("sparse", "", &["lazy_update"]),
     ("master_weights", "", &["multi_precision"]),
     ("mixed_precision", "", &["multi_precision"]),
+    // Schedulers: PyTorch's lr_scheduler arguments.
+    ("t_max", "PyTorch's CosineAnnealingLR", &["max_update"]),
+    ("total_iters", "PyTorch's PolynomialLR", &["max_update"]),
+    ("eta_min", "PyTorch", &["final_lr"]),
+    ("step_size", "PyTorch's StepLR", &["step"]),
+    ("milestones", "PyTorch's MultiStepLR", &["step"]),
+    ("gamma", "PyTorch", &["factor"]),
+    ("power", "PyTorch's PolynomialLR", &["pwr"]),
 ];
+
+/// Other libraries' names of the scheduler types: `(name elsewhere, adamant's type)`.
+const SCHEDULER_TYPES: &[(&str, &str)] = &[
+    ("step", "factor"),
+    ("steplr", "factor"),
+    ("exponential", "factor"),
+    ("exponentiallr", "factor"),
+    ("multistep", "multifactor"),
+    ("multisteplr", "multifactor"),
+    ("multi_factor", "multifactor"),
+    ("cosineannealing", "cosine"),
+    ("cosineannealinglr", "cosine"),
+    ("cosine_annealing", "cosine"),
+    ("polynomial", "poly"),
+    ("polynomiallr", "poly"),
+];
+
+/// A hint for the unknown scheduler type `name`: `; did you mean "cosine"?`, or nothing.
+pub(crate) fn scheduler_type_hint(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    SCHEDULER_TYPES
+        .iter()
+        .find(|(alias, _)| *alias == lower)
+        .map_or_else(String::new, |(_, ours)| format!("; did you mean {ours:?}?"))
+}
 
 /// A hint for the unknown name `name` among `known` names: `did you mean ...?`, or nothing.
 pub(crate) fn hint(name: &str, known: &[&str]) -> String {
@@ -42,12 +75,13 @@ pub(crate) fn hint(name: &str, known: &[&str]) -> String {
     if let Some(k) = known.iter().find(|k| k.eq_ignore_ascii_case(name)) {
         return format!("; did you mean {k:?}? (names are lowercase)");
     }
-    let Some((_, from, names)) = ALIASES.iter().find(|(alias, _, _)| *alias == lower) else {
+    // An alias may mean different things to different owners (`step_size`): the first whose
+    // names the owner has.
+    let found =
+        ALIASES.iter().find(|(alias, _, names)| *alias == lower && names.iter().all(|n| known.contains(n)));
+    let Some((_, from, names)) = found else {
         return String::new();
     };
-    if !names.iter().all(|n| known.contains(n)) {
-        return String::new();
-    }
     let names: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
     let from = if from.is_empty() { String::new() } else { format!(" ({from})") };
     format!("; did you mean {}?{from}", names.join(" and "))
@@ -117,9 +151,33 @@ mod tests {
         }
         // Every alias is tried, here or (correct_bias, which Adam lacks) below.
         for (alias, _, _) in ALIASES {
-            let tried = cases.iter().any(|(a, _)| a == alias) || *alias == "bias_correction";
+            let scheduler = ["t_max", "total_iters", "eta_min", "milestones", "gamma", "power"];
+            let tried = cases.iter().any(|(a, _)| a == alias)
+                || *alias == "bias_correction"
+                || scheduler.contains(alias);
             assert!(tried, "{alias} is not tested");
         }
+    }
+
+    #[test]
+    fn pytorchs_scheduler_names_point_to_mxnets() {
+        let cosine = ["type", "base_lr", "max_update", "final_lr"];
+        assert_eq!(hint("T_max", &cosine), "; did you mean \"max_update\"? (PyTorch's CosineAnnealingLR)");
+        assert_eq!(hint("eta_min", &cosine), "; did you mean \"final_lr\"? (PyTorch)");
+        let factor = ["type", "base_lr", "step", "factor", "stop_factor_lr"];
+        assert_eq!(hint("step_size", &factor), "; did you mean \"step\"? (PyTorch's StepLR)");
+        assert_eq!(hint("gamma", &factor), "; did you mean \"factor\"? (PyTorch)");
+        assert_eq!(hint("milestones", &factor), "; did you mean \"step\"? (PyTorch's MultiStepLR)");
+        assert_eq!(
+            hint("total_iters", &["max_update"]),
+            "; did you mean \"max_update\"? (PyTorch's PolynomialLR)"
+        );
+        assert_eq!(hint("power", &["pwr"]), "; did you mean \"pwr\"? (PyTorch's PolynomialLR)");
+        for (theirs, ours) in SCHEDULER_TYPES {
+            assert_eq!(scheduler_type_hint(theirs), format!("; did you mean {ours:?}?"));
+        }
+        assert_eq!(scheduler_type_hint("StepLR"), "; did you mean \"factor\"?");
+        assert_eq!(scheduler_type_hint("linear"), "");
     }
 
     #[test]

@@ -62,6 +62,19 @@ pub enum Error {
         /// The names it accepts, comma-separated.
         known: String,
     },
+    /// A configuration names several hyper-parameters the optimizer (or scheduler) does not have.
+    #[error("unknown hyper-parameters {names:?} for {owner}{hint}; known: {known}")]
+    UnknownHyperParameters {
+        /// The names given.
+        names: Vec<String>,
+        /// `adam` or `factor scheduler`, say.
+        owner: String,
+        /// `; for "lr": did you mean "learning_rate"? (PyTorch); ...` for the names that are
+        /// another library's, or empty.
+        hint: String,
+        /// The names it accepts, comma-separated.
+        known: String,
+    },
     /// A configuration gives a hyper-parameter a value of the wrong type.
     #[error("hyper-parameter {name:?}: expected {expected}, got {value}")]
     WrongType {

@@ -17,13 +17,32 @@ impl<'a> JsonFields<'a> {
             expected: "a JSON object",
             value: value.to_string(),
         })?;
-        if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str())) {
-            return Err(Error::UnknownHyperParameter {
-                name: unknown.clone(),
-                owner: owner.to_string(),
-                hint: crate::aliases::hint(unknown, known),
-                known: known.join(", "),
-            });
+        // Every unknown name at once, each with its hint, so that they are fixed in one go.
+        let unknown: Vec<&String> = map.keys().filter(|k| !known.contains(&k.as_str())).collect();
+        let (owner, all_known) = (owner.to_string(), known.join(", "));
+        match unknown.as_slice() {
+            [] => {}
+            [one] => {
+                let hint = crate::aliases::hint(one, known);
+                return Err(Error::UnknownHyperParameter {
+                    name: one.to_string(),
+                    owner,
+                    hint,
+                    known: all_known,
+                });
+            }
+            all => {
+                let hints: Vec<String> = all
+                    .iter()
+                    .filter_map(|n| {
+                        let hint = crate::aliases::hint(n, known);
+                        (!hint.is_empty()).then(|| format!("for {n:?}:{}", hint.trim_start_matches(';')))
+                    })
+                    .collect();
+                let hint = if hints.is_empty() { String::new() } else { format!("; {}", hints.join("; ")) };
+                let names = all.iter().map(|n| n.to_string()).collect();
+                return Err(Error::UnknownHyperParameters { names, owner, hint, known: all_known });
+            }
         }
         Ok(JsonFields { map })
     }

@@ -463,6 +463,13 @@ fn adamws_skip_of_a_non_finite_rescale_grad_survives_a_resume() {
 }
 
 #[test]
+fn another_kind_of_file_is_not_called_truncated() {
+    let json = br#"{"run": {"task": "digits"}, "epoch": 3, "records": []}"#;
+    let reason = refused_because(json);
+    assert!(reason.starts_with("not a safetensors file, the format adamant writes"), "{reason}");
+}
+
+#[test]
 fn saving_to_a_path_without_a_file_name_says_so() {
     let updater = Updater::new(adamant::create("adam", &json!({})).unwrap());
     for path in ["", "/", ".."] {

@@ -91,6 +91,22 @@ fn registry_errors_name_what_is_wrong() {
             assert!(err.contains(&format!("for {name}; did you mean \"{ours}\"")), "{err}");
         }
     }
+    // Several unknown names are reported together, each with its hint.
+    let err = adamant::create("adamw", &json!({"lr": 0.1, "betas": [0.9, 0.99], "gamma": 1})).unwrap_err();
+    assert!(
+        matches!(&err, Error::UnknownHyperParameters { names, .. } if names == &["betas", "gamma", "lr"]),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("; for \"betas\": did you mean \"beta1\" and \"beta2\"? (PyTorch; a pair there); for \"lr\": did you mean \"learning_rate\"? (PyTorch); known: "),
+        "{text}"
+    );
+    let scheduler = json!({"lr_scheduler": {"type": "cosine", "T_max": 10}});
+    let err = adamant::create("adam", &scheduler).unwrap_err().to_string();
+    assert!(err.contains("did you mean \"max_update\"? (PyTorch's CosineAnnealingLR)"), "{err}");
+    let err = adamant::create("adam", &json!({"lr_scheduler": {"type": "StepLR"}})).unwrap_err().to_string();
+    assert!(err.contains("must be factor, multifactor, poly or cosine; did you mean \"factor\"?"), "{err}");
     let err = adamant::create("adamw", &json!({"bias_correction": true})).unwrap_err().to_string();
     assert!(err.contains("did you mean \"correct_bias\""), "{err}");
     let err = adamant::create("adam", &json!({"beta1": "0.9"})).unwrap_err();

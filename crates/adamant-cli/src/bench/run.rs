@@ -18,7 +18,8 @@ pub struct BenchArgs {
     /// Print one JSON array (one object per scenario) instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Scale every element count by this factor (0.25 runs a quick check).
+    /// Scale every element count by this factor (0.25 runs a quick check; the scenario names
+    /// keep the full sizes).
     #[arg(long, default_value_t = 1.0)]
     pub size: f64,
     /// Threads for the fused step and the roofline, 1 to the CPUs of this machine (default:
@@ -162,6 +163,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&rows)?)?;
     } else {
+        if args.size != 1.0 {
+            outln!("(every element count scaled by {}: the scenario names give the full sizes)", args.size)?;
+        }
         print_table(&rows)?;
     }
     Ok(())

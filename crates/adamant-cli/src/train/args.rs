@@ -108,8 +108,8 @@ pub struct TrainArgs {
     /// The options given on the command line (by clap's id), as opposed to defaults.
     #[arg(skip)]
     pub given: Vec<String>,
-    /// The optimizer configuration of the run being resumed, when the command line gives
-    /// neither --set nor --lr-scheduler.
+    /// The optimizer configuration of the run being resumed, which --set and --lr-scheduler
+    /// change.
     #[arg(skip)]
     pub saved_config: Option<Value>,
 }
@@ -161,10 +161,11 @@ impl TrainArgs {
     /// The optimizer configuration: `--set`, `--lr-scheduler`, and the default learning rate
     /// unless either gives one.
     pub fn optimizer_config(&self) -> Result<Value> {
-        if let Some(saved) = &self.saved_config {
-            return Ok(saved.clone());
-        }
-        let mut config = serde_json::Map::new();
+        // A resumed run starts from its saved configuration; --set and --lr-scheduler apply over it.
+        let mut config = match &self.saved_config {
+            Some(Value::Object(saved)) => saved.clone(),
+            _ => serde_json::Map::new(),
+        };
         for pair in &self.set {
             let (key, value) =
                 pair.split_once('=').with_context(|| format!("--set {pair:?}: expected KEY=VALUE"))?;
@@ -178,7 +179,10 @@ impl TrainArgs {
             adamant::LrScheduler::from_json(&s).with_context(|| format!("--lr-scheduler {text}"))?;
             config.insert("lr_scheduler".into(), s);
         }
-        if !config.contains_key("learning_rate") && !config.contains_key("lr_scheduler") {
+        if self.saved_config.is_none()
+            && !config.contains_key("learning_rate")
+            && !config.contains_key("lr_scheduler")
+        {
             let generated_sparse = self.task == Task::Sparse && self.data.is_none();
             config.insert("learning_rate".into(), json!(if generated_sparse { 0.002 } else { 0.01 }));
         }

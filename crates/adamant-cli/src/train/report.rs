@@ -43,7 +43,7 @@ impl Report {
         } else if r.epoch.is_multiple_of(self.every) || r.epoch == 1 || r.epoch == self.epochs {
             let (epoch, epochs) = (r.epoch, self.epochs);
             outln!(
-                "epoch {epoch:>3}/{epochs}  {:<9} lr {:.3e}  train loss {:.4}  test loss {:.4}  test accuracy {:6.2}%  step {:.3} ms",
+                "epoch {epoch:>3}/{epochs}  {:<9} lr {:.3e}  train loss {:>8.4}  test loss {:>8.4}  test accuracy {:6.2}%  step {:.3} ms",
                 r.model,
                 r.lr,
                 r.train_loss,
@@ -64,25 +64,28 @@ impl Report {
         if self.json {
             let finals: Vec<_> = last
                 .iter()
-                .map(|r| json!({"model": r.model, "train_loss": r.train_loss, "test_loss": r.test_loss, "test_accuracy": r.test_accuracy}))
+                .map(|r| {
+                    json!({"model": r.model, "train_loss": short(r.train_loss), "test_loss": short(r.test_loss),
+                           "test_accuracy": short(r.test_accuracy)})
+                })
                 .collect();
             let summary = json!({"data": data, "epochs": self.epochs, "seconds": seconds, "models": finals, "lazy_speedup": speedup});
             outln!("{}", json!({ "summary": summary }))?;
             return Ok(());
         }
         for r in &last {
+            let epochs = if r.epoch == 1 { "1 epoch".to_string() } else { format!("{} epochs", r.epoch) };
             outln!(
-                "{}: test accuracy {:.2}% on {data} after {} epochs (final train loss {:.4})",
+                "{}: test accuracy {:.2}% on {data} after {epochs} (final train loss {:.4})",
                 r.model,
                 100.0 * r.test_accuracy,
-                r.epoch,
                 r.train_loss
             )?;
         }
         if let Some(s) = speedup {
             outln!("{}", speed_line(s))?;
         }
-        outln!("total time: {seconds:.1} s (training and evaluating every model, all epochs)")?;
+        outln!("total time: {seconds:.2} s (training and evaluating every model, the epochs of this run)")?;
         Ok(())
     }
 }
@@ -97,6 +100,12 @@ fn speed_line(speedup: f64) -> String {
         s if s > 1.0 => format!("lazy Adam steps were {s:.1}x faster than standard Adam steps"),
         s => format!("lazy Adam steps were {:.1}x slower than standard Adam steps", 1.0 / s),
     }
+}
+
+/// A float32 figure as JSON with the digits float32 has (`0.7360436`), not those of its float64
+/// widening (`0.7360435724258423`), as the epoch records print it.
+fn short(x: f32) -> serde_json::Value {
+    x.to_string().parse::<f64>().map_or(serde_json::Value::Null, serde_json::Value::from)
 }
 
 #[cfg(test)]

@@ -36,9 +36,7 @@ pub fn completed(args: &TrainArgs) -> Result<TrainArgs> {
     if !args.given("data") {
         args.data = field::<Option<String>>(&run, "data").with_context(damaged)?.map(Into::into);
     }
-    if !args.given("set") && !args.given("lr_scheduler") {
-        args.saved_config = Some(run.get("config").cloned().with_context(damaged)?);
-    }
+    args.saved_config = Some(run.get("config").cloned().with_context(damaged)?);
     Ok(args)
 }
 
@@ -57,7 +55,8 @@ pub fn differences(saved: &Value, now: &Value) -> Vec<String> {
         if name == "config" && a.is_object() && b.is_object() {
             out.extend(differences(a, b).into_iter().map(|d| format!("{name}.{d}")));
         } else {
-            out.push(format!("{name}: saved {a}, given {b}"));
+            let shown = |v: &Value| if v.is_null() { "not set".to_string() } else { v.to_string() };
+            out.push(format!("{name}: saved {}, given {}", shown(a), shown(b)));
         }
     }
     out
@@ -77,7 +76,7 @@ mod tests {
             differences(&saved, &now),
             [
                 "config.wd: saved 0.0, given 0.1",
-                "config.rule: saved null, given \"torch\"",
+                "config.rule: saved not set, given \"torch\"",
                 "seed: saved 5, given 6"
             ]
         );

@@ -189,8 +189,8 @@ fn resume(dir: &Path, this_run: &Value, args: &TrainArgs, setup: &mut Setup) -> 
     let differences = resumed::differences(&progress.run, this_run);
     if !differences.is_empty() {
         bail!(
-            "cannot resume from {}: this run's settings differ from the saved run's ({}); leave those \
-             options out to continue the saved run, or save into a new folder",
+            "cannot resume from {}: the options given differ from the saved run's ({}); leave them out \
+             to continue the saved run, or train a new run with those settings (without --resume)",
             dir.display(),
             differences.join("; ")
         );

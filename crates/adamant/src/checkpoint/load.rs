@@ -207,6 +207,11 @@ fn truncation(bytes: &[u8]) -> Option<String> {
         return Some(format!("truncated: {} bytes, fewer than the 8 of the header length", bytes.len()));
     };
     let header_len = usize::try_from(u64::from_le_bytes(*length)).ok()?;
+    // A safetensors header is a JSON object of at most 100 MB (safetensors' own limit): anything
+    // else is another kind of file (a text file's first 8 bytes read as some 10^18).
+    if header_len > 100_000_000 || rest.first().is_some_and(|&b| b != b'{') {
+        return None;
+    }
     let Some(header) = rest.get(..header_len) else {
         return Some(format!("truncated: the header says {header_len} bytes, {} follow", rest.len()));
     };

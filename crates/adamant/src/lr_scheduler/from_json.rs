@@ -49,11 +49,12 @@ impl LrScheduler {
             "poly" => ("poly scheduler", &["max_update", "pwr", "final_lr", "past_max_update"]),
             "cosine" => ("cosine scheduler", &["max_update", "final_lr", "past_max_update"]),
             _ => {
+                let hint = crate::aliases::scheduler_type_hint(&kind);
                 return Err(Error::InvalidHyperParameter {
                     name: "lr_scheduler.type",
                     value: kind,
-                    reason: "must be factor, multifactor, poly or cosine".into(),
-                })
+                    reason: format!("must be factor, multifactor, poly or cosine{hint}"),
+                });
             }
         };
         let known: Vec<&str> = COMMON.iter().chain(extra).copied().collect();

@@ -113,6 +113,9 @@ impl Default for AdamWConfig {
     }
 }
 
+/// `torch.optim.AdamW`'s default `eps`.
+const TORCH_EPSILON: f64 = 1e-8;
+
 impl Fields for AdamWConfig {
     const OWNER: &'static str = "adamw";
     const FIELDS: &'static [Field<Self>] = &[
@@ -153,12 +156,23 @@ impl AdamWConfig {
     }
 
     /// Reads a configuration from a JSON object of MXNet's argument names; absent keys and
-    /// `null` keep the defaults.
+    /// `null` keep the defaults, which are the rule's: `epsilon` is MXNet's 1e-6, or PyTorch's
+    /// 1e-8 under `"rule": "torch"`.
     ///
     /// # Errors
     /// An unknown key, or a value of the wrong type, naming the key.
+    ///
+    /// ```
+    /// let torch = adamant::AdamWConfig::from_json(&serde_json::json!({"rule": "torch"}))?;
+    /// assert_eq!(torch.epsilon, 1e-8);
+    /// # Ok::<(), adamant::Error>(())
+    /// ```
     pub fn from_json(value: &Value) -> Result<Self> {
-        fields::from_json(value)
+        let mut config: AdamWConfig = fields::from_json(value)?;
+        if config.rule == Rule::Torch && value.get("epsilon").is_none_or(Value::is_null) {
+            config.epsilon = TORCH_EPSILON;
+        }
+        Ok(config)
     }
 
     fn moments(&self) -> Moments {
