@@ -15,7 +15,7 @@ use crate::lr_scheduler::LrScheduler;
 use crate::optimizer::algorithm::{Algorithm, Counted};
 use crate::optimizer::base::{Journal, OptimizerBase};
 use crate::optimizer::config::{Multipliers, OptimizerConfig};
-use crate::optimizer::interface::Optimizer;
+use crate::optimizer::interface::{Optimizer, ParamStep};
 use crate::optimizer::state::{Layout, StateMut};
 use crate::param::Param;
 
@@ -66,14 +66,28 @@ impl<A: Algorithm> Engine<A> {
         })
     }
 
-    fn run(&mut self, params: &mut [Param<'_>], states: &mut [StateMut<'_>], l: Loop) -> Result<()> {
+    /// Checks the batch, plans its steps (counting them, or with the caller's `given` counts),
+    /// and runs every parameter through its rule in one pass.
+    fn run(
+        &mut self,
+        params: &mut [Param<'_>],
+        states: &mut [StateMut<'_>],
+        given: Option<&[ParamStep]>,
+        l: Loop,
+    ) -> Result<()> {
         if params.len() != states.len() {
             return Err(Error::StateCount { params: params.len(), states: states.len() });
+        }
+        if let Some(given) = given.filter(|g| g.len() != params.len()) {
+            return Err(Error::StateCount { params: params.len(), states: given.len() });
         }
         let this = &*self;
         let checks = params.par_iter().zip(states.par_iter());
         checks.try_for_each(|(param, state)| this.check_with_state(param, state))?;
-        self.plan(params)?;
+        match given {
+            Some(given) => self.plan_given(params, given)?,
+            None => self.plan(params)?,
+        }
         let (algo, base, steps) = (&self.algo, self.base.config(), &self.steps);
         let each = |((param, state), &step): ((&mut Param<'_>, &mut StateMut<'_>), &usize)| {
             algo.apply(&steps[step], param, state, base, l)
@@ -106,10 +120,7 @@ impl<A: Algorithm> Engine<A> {
     /// (counting and the scheduler follow it). A scalar that is degenerate as the kernel reads
     /// it refuses the batch: the counting is undone and nothing has changed.
     fn plan(&mut self, params: &[Param<'_>]) -> Result<()> {
-        self.steps.clear();
-        self.plan.clear();
-        self.computed.clear();
-        self.last_step = None;
+        self.reset_plan();
         let mut journal = std::mem::take(&mut self.journal);
         self.base.begin_counting(&mut journal);
         let scalars = self.algo.scalars();
@@ -140,18 +151,48 @@ impl<A: Algorithm> Engine<A> {
         planned
     }
 
+    /// The steps of a batch whose counts, rates and decays the caller gives; nothing is counted.
+    fn plan_given(&mut self, params: &[Param<'_>], given: &[ParamStep]) -> Result<()> {
+        self.reset_plan();
+        for (param, g) in params.iter().zip(given) {
+            if g.t == 0 {
+                return Err(Error::InvalidHyperParameter {
+                    name: "step",
+                    value: "0".into(),
+                    reason: format!("parameter {}: a step's update count starts at 1", param.index),
+                });
+            }
+            let counted = Counted { index: param.index, t: g.t, base_lr: g.lr, lr: g.lr, wd: g.wd };
+            let position = self.computed_step(&counted)?;
+            self.plan.push(position);
+        }
+        Ok(())
+    }
+
     /// Counts the update of `index` and reads the scheduler (MXNet's Python `update` does both
     /// before anything else), then the step's scalars.
     fn step(&mut self, index: usize, journal: &mut Journal) -> Result<usize> {
         let t = self.base.count_update(index, journal);
         let base_lr = self.base.base_lr();
         let (lr, wd) = (self.base.lr_for(index, base_lr), self.base.wd_for(index));
-        let counted = Counted { index, t, base_lr, lr, wd };
+        self.computed_step(&Counted { index, t, base_lr, lr, wd })
+    }
+
+    fn reset_plan(&mut self) {
+        self.steps.clear();
+        self.plan.clear();
+        self.computed.clear();
+        self.last_step = None;
+    }
+
+    /// The position in `steps` of the step counted as `c`, computed once per distinct
+    /// `(lr, wd, t)` in a batch.
+    fn computed_step(&mut self, c: &Counted) -> Result<usize> {
         if !self.algo.cacheable() {
-            self.steps.push(self.algo.step(&counted, self.base.config())?);
+            self.steps.push(self.algo.step(c, self.base.config())?);
             return Ok(self.steps.len() - 1);
         }
-        let key = (lr.to_bits(), wd.to_bits(), t);
+        let key = (c.lr.to_bits(), c.wd.to_bits(), c.t);
         // Most batches have one key (every tensor at the same count, rate and decay): the last
         // key answers them without hashing.
         if let Some((last, position)) = self.last_step {
@@ -162,7 +203,7 @@ impl<A: Algorithm> Engine<A> {
         let position = match self.computed.get(&key) {
             Some(&position) => position,
             None => {
-                self.steps.push(self.algo.step(&counted, self.base.config())?);
+                self.steps.push(self.algo.step(c, self.base.config())?);
                 self.computed.insert(key, self.steps.len() - 1);
                 self.steps.len() - 1
             }
@@ -200,15 +241,25 @@ impl<A: Algorithm> Optimizer for Engine<A> {
 
     fn update(&mut self, params: &mut [Param<'_>], states: &mut [StateMut<'_>]) -> Result<()> {
         let l = if self.algo.fused() { Loop::Fused } else { Loop::Reference };
-        self.run(params, states, l)
+        self.run(params, states, None, l)
+    }
+
+    fn update_counted(
+        &mut self,
+        params: &mut [Param<'_>],
+        states: &mut [StateMut<'_>],
+        steps: &[ParamStep],
+    ) -> Result<()> {
+        let l = if self.algo.fused() { Loop::Fused } else { Loop::Reference };
+        self.run(params, states, Some(steps), l)
     }
 
     fn reference_update(&mut self, params: &mut [Param<'_>], states: &mut [StateMut<'_>]) -> Result<()> {
-        self.run(params, states, Loop::Reference)
+        self.run(params, states, None, Loop::Reference)
     }
 
     fn fused_update(&mut self, params: &mut [Param<'_>], states: &mut [StateMut<'_>]) -> Result<()> {
-        self.run(params, states, Loop::Fused)
+        self.run(params, states, None, Loop::Fused)
     }
 
     fn scalars(&self) -> Vec<(&'static str, f64)> {

@@ -10,6 +10,18 @@ use crate::optimizer::config::Multipliers;
 use crate::optimizer::state::{Layout, StateMut};
 use crate::param::Param;
 
+/// One parameter's step as a caller that counts for itself gives it to
+/// [`Optimizer::update_counted`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ParamStep {
+    /// The update count of this step: 1 at the parameter's first update.
+    pub t: u64,
+    /// The learning rate of this parameter (its group's, or with `lr_mult` applied).
+    pub lr: f64,
+    /// The weight decay of this parameter (with `wd_mult` applied).
+    pub wd: f64,
+}
+
 /// An optimizer: turns gradients into weight updates, with the per-parameter state kept
 /// outside it (in an [`Updater`](crate::Updater), or in a framework's tensors).
 ///
@@ -29,7 +41,7 @@ use crate::param::Param;
 /// assert!(w[0] < 1.0 && w[1] > -1.0);
 /// # Ok::<(), adamant::Error>(())
 /// ```
-pub trait Optimizer: Send + fmt::Debug {
+pub trait Optimizer: Send + Sync + fmt::Debug {
     /// The registry name (`adam`).
     fn name(&self) -> &'static str;
 
@@ -63,6 +75,35 @@ pub trait Optimizer: Send + fmt::Debug {
     /// Everything is checked first (each parameter, each state's arrays, each step's scalars as
     /// the kernel reads them); on error nothing has changed.
     fn update(&mut self, params: &mut [Param<'_>], states: &mut [StateMut<'_>]) -> Result<()>;
+
+    /// The batch step with the counting done by the caller, as PyTorch's optimizers keep a step
+    /// count per parameter and a rate and decay per group: `steps[i]` gives parameter `i`'s
+    /// update count `t` (1 at its first update), its rate and its decay (multipliers applied).
+    /// The optimizer's own counters, scheduler, multipliers and rate are neither read nor
+    /// changed. Otherwise as [`Optimizer::update`]: the same checks, one parallel pass, and the
+    /// same bits as `update` for the same `t`, rate and decay.
+    ///
+    /// ```
+    /// use adamant::{DataMut, Param, ParamStep, StateMut};
+    /// let mut adam = adamant::create("adam", &serde_json::json!({"rule": "torch"}))?;
+    /// let (mut w, g) = ([1.0f32, -1.0], [0.5f32, -0.5]);
+    /// let (mut m, mut v) = ([0.0f32; 2], [0.0f32; 2]);
+    /// let mut states = [StateMut::named([("exp_avg", DataMut::F32(&mut m)), ("exp_avg_sq", DataMut::F32(&mut v))])?];
+    /// let steps = [ParamStep { t: 1, lr: 0.1, wd: 0.0 }];
+    /// adam.update_counted(&mut [Param::dense(0, &[2], &mut w, &g)], &mut states, &steps)?;
+    /// assert!((w[0] - 0.9).abs() < 1e-6); // PyTorch's first step moves by lr
+    /// assert_eq!(adam.num_update(), 0); // nothing counted here
+    /// # Ok::<(), adamant::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Optimizer::update`], and a step count of 0 or a `steps` of another length.
+    fn update_counted(
+        &mut self,
+        params: &mut [Param<'_>],
+        states: &mut [StateMut<'_>],
+        steps: &[ParamStep],
+    ) -> Result<()>;
 
     /// [`Optimizer::update`] by the scalar reference loop: one element at a time on the calling
     /// thread. It is the definition of the result; the fused loop gives the same bits.

@@ -1,0 +1,332 @@
+"""Drop-in PyTorch optimizers: ``adamant.torch.Adam`` and ``adamant.torch.AdamW``.
+
+They take ``torch.optim.Adam``'s and ``torch.optim.AdamW``'s signature and, by default
+(``rule="torch"``), compute what they compute::
+
+    model = torch.nn.Linear(64, 10)
+    opt = adamant.torch.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    loss.backward(); opt.step(); opt.zero_grad()
+
+``rule="mxnet"`` gives MXNet's arithmetic bit for bit instead (its bias correction folded into
+the rate, epsilon outside the corrected root), with MXNet's options under their own names:
+``rescale_grad``, ``clip_gradient``, ``wd_order``, ``half_math``, ``multi_precision``,
+``lazy_update`` and ``lr_scheduler`` (one of :mod:`adamant.lr_scheduler`).
+
+What differs from ``torch.optim``:
+
+* One ``step()`` is one parallel pass over all parameters, in Rust, with the GIL released;
+  ``threads`` (default ``torch.get_num_threads()``) sets its pool. Results are the same bits
+  for every thread count.
+* Sparse gradients (``nn.Embedding(sparse=True)``) are stepped in place, uncoalesced, with
+  repeated ids summed: lazily by default (``lazy_update=True``, only the listed rows change;
+  under ``rule="torch"`` this is ``torch.optim.SparseAdam``'s update), so one optimizer serves
+  a model's dense and embedding parameters. ``weight_decay`` or ``amsgrad`` on such a group is
+  refused, as SparseAdam has neither.
+* float16 and bfloat16 parameters need ``multi_precision=True`` under ``rule="torch"`` (float32
+  master weights and state, as AMP keeps them); ``torch.amp.GradScaler`` works with them.
+* State lives in ``optimizer.state[p]`` as tensors: ``step`` (int64, exact past 2**24) and the
+  rule's arrays (``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``; ``mean``, ``var`` under
+  MXNet's rule; ``weight32``, the master copy). ``state_dict()`` holds only tensors, numbers,
+  strings, lists and dicts (``torch.load`` with its defaults reads it), and moves between this
+  optimizer and ``torch.optim.Adam`` in both directions.
+* Parameters are used in place: a CPU tensor whose memory covers its elements once (a
+  ``channels_last`` weight is fine) with a gradient and state of its dtype and strides. A CUDA
+  tensor, a gradient of another shape, dtype or strides, a complex or sparse-layout parameter,
+  or two tensors of one step sharing memory are refused with an :class:`adamant.AdamantError`
+  that says why, and nothing changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from itertools import chain
+from typing import Any, Callable, Optional
+
+import torch
+
+from . import AdamantError, config_json, lr_scheduler
+from ._adamant import Optimizer as _Engine
+
+__all__ = ["Adam", "AdamW"]
+
+_DTYPES = {
+    torch.float16: "float16",
+    torch.bfloat16: "bfloat16",
+    torch.float32: "float32",
+    torch.float64: "float64",
+}
+_TORCH_DTYPES = {name: dtype for dtype, name in _DTYPES.items()}
+_MASTER = "weight32"
+# Options that are PyTorch's and have no effect here, and those it cannot honour.
+_REFUSED = ("capturable", "differentiable")
+
+
+def _number(x: Any) -> float:
+    """A group option that may be a 1-element tensor (PyTorch allows a tensor ``lr``)."""
+    return float(x.item()) if isinstance(x, torch.Tensor) else float(x)
+
+
+class _AdamFamily(torch.optim.Optimizer):
+    """The machinery shared by :class:`Adam` and :class:`AdamW`."""
+
+    _registry_name = "adam"
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: Any,
+        betas: tuple[Any, Any],
+        eps: float,
+        weight_decay: float,
+        amsgrad: bool,
+        *,
+        maximize: bool,
+        foreach: Optional[bool],
+        capturable: bool,
+        differentiable: bool,
+        fused: Optional[bool],
+        rule: str,
+        rescale_grad: float,
+        clip_gradient: Optional[float],
+        lazy_update: bool,
+        multi_precision: bool,
+        wd_order: Optional[str],
+        half_math: Optional[str],
+        lr_scheduler: Optional[lr_scheduler.LRScheduler],
+        begin_num_update: int,
+        threads: Optional[int],
+        extra: dict[str, Any],
+    ) -> None:
+        for name, value in (("capturable", capturable), ("differentiable", differentiable)):
+            if value:
+                raise AdamantError(f"{name}=True: adamant steps CPU tensors outside autograd; leave {name} False")
+        if rule not in ("torch", "mxnet"):
+            raise AdamantError(f"rule={rule!r}: must be 'torch' or 'mxnet'")
+        if lr_scheduler is not None and rule != "mxnet":
+            raise AdamantError("lr_scheduler is MXNet's: give rule='mxnet', or use torch.optim.lr_scheduler")
+        if lr_scheduler is not None and lr is not None:
+            # An explicit rate overrides the schedule's base rate (docs/semantics.md).
+            lr_scheduler = lr_scheduler.with_base_lr(_number(lr))
+        if lr is None:
+            lr = lr_scheduler.base_lr if lr_scheduler is not None else 1e-3
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        maximize=maximize, foreach=foreach, capturable=False, differentiable=False, fused=fused,
+                        rule=rule, rescale_grad=rescale_grad, clip_gradient=clip_gradient, lazy_update=lazy_update,
+                        multi_precision=multi_precision, wd_order=wd_order, half_math=half_math,
+                        begin_num_update=int(begin_num_update), **extra)
+        super().__init__(params, defaults)
+        self._step_supports_amp_scaling = True
+        self._lr_scheduler = lr_scheduler
+        # With a scheduler the groups' rates multiply the scheduler's, starting at 1.
+        if lr_scheduler is not None:
+            for group in self.param_groups:
+                group.setdefault("lr_mult", 1.0)
+        self._threads = torch.get_num_threads() if threads is None else int(threads)
+        self._engines: dict[str, _Engine] = {}
+        self._num_update = max((int(g["begin_num_update"]) for g in self.param_groups), default=0)
+
+    @property
+    def num_update(self) -> int:
+        """The largest step count of any parameter (MXNet's ``num_update``; under
+        torch.distributed, of this rank's parameters)."""
+        return self._num_update
+
+    # --- configuration -------------------------------------------------------------------
+
+    def _registry_config(self, group: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The registry's name and configuration for ``group`` (rates and decay come per step)."""
+        beta1, beta2 = (_number(b) for b in group["betas"])
+        config: dict[str, Any] = dict(beta1=beta1, beta2=beta2, epsilon=float(group["eps"]), rule=group["rule"],
+                                      lazy_update=bool(group["lazy_update"]),
+                                      multi_precision=bool(group["multi_precision"]))
+        if group["rule"] == "torch":
+            config.update(amsgrad=bool(group["amsgrad"]), maximize=bool(group["maximize"]))
+        else:
+            for key in ("amsgrad", "maximize"):
+                if group[key]:
+                    raise AdamantError(f"{key}=True is PyTorch's; give rule='torch'")
+            config.update(clip_gradient=group["clip_gradient"], wd_order=group["wd_order"],
+                          half_math=group["half_math"])
+        config.update(self._extra_config(group))
+        return self._registry_name, {k: v for k, v in config.items() if v is not None}
+
+    def _extra_config(self, group: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def _engine(self, group: dict[str, Any]) -> _Engine:
+        """The Rust optimizer for ``group``'s configuration (one per distinct configuration;
+        PyTorch's schedulers may rewrite ``betas`` every step)."""
+        name, config = self._registry_config(group)
+        key = name + json.dumps(config, sort_keys=True)
+        engine = self._engines.get(key)
+        if engine is None:
+            engine = _Engine(name, config_json(config), self._threads)
+            self._engines[key] = engine
+        return engine
+
+    # --- the step ------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:  # type: ignore[override]
+        """One step of every parameter with a gradient; ``closure`` re-evaluates the loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        # torch.amp.GradScaler sets these: skip on an inf or NaN (nothing changes, as PyTorch's
+        # optimizers skip), else fold 1 / scale into rescale_grad.
+        found_inf = getattr(self, "found_inf", None)
+        if found_inf is not None and float(found_inf) != 0.0:
+            return loss
+        grad_scale = getattr(self, "grad_scale", None)
+        inv_scale = 1.0 if grad_scale is None else 1.0 / float(grad_scale)
+        buckets: dict[int, tuple[_Engine, list[Any], float]] = {}
+        for group in self.param_groups:
+            engine = self._engine(group)
+            rescale = float(group["rescale_grad"]) * inv_scale
+            entry = buckets.setdefault(id(engine), (engine, [], rescale))
+            lr = _number(group["lr_mult"]) if self._lr_scheduler is not None else _number(group["lr"])
+            entry[1].append((group["params"], lr, float(group["weight_decay"])))
+        for engine, groups, rescale in buckets.values():
+            engine.set_rescale_grad(rescale)
+            scheduler = self._lr_scheduler._scheduler if self._lr_scheduler is not None else None
+            missing, num_update = engine.torch_step(groups, self.state, scheduler, self._num_update)
+            if missing:
+                self._init_state(engine, missing, self._begin_num_update(missing))
+                missing, num_update = engine.torch_step(groups, self.state, scheduler, self._num_update)
+            self._num_update = num_update
+        return loss
+
+    def _begin_num_update(self, params: list[torch.Tensor]) -> dict[int, int]:
+        """Each parameter's ``begin_num_update`` (its group's), by ``id``."""
+        begin = {id(p): int(g["begin_num_update"]) for g in self.param_groups for p in g["params"]}
+        return {id(p): begin.get(id(p), 0) for p in params}
+
+    def _init_state(self, engine: _Engine, params: list[torch.Tensor], begin: dict[int, int]) -> None:
+        """Fresh state for ``params``: the step count at ``begin_num_update``, zero moments, a
+        master copy."""
+        for p in params:
+            name = _DTYPES.get(p.dtype)
+            if name is None:
+                raise AdamantError(f"a parameter has dtype {p.dtype}; adamant steps float16, bfloat16, float32 and float64")
+            names, dtype = engine.layout(name)
+            state = self.state[p]
+            state["step"] = torch.tensor(begin[id(p)], dtype=torch.int64)
+            for array in names:
+                if array == _MASTER:
+                    state[array] = p.detach().to(torch.float32, memory_format=torch.preserve_format, copy=True)
+                else:
+                    state[array] = torch.zeros_like(p, dtype=_TORCH_DTYPES[dtype], memory_format=torch.preserve_format)
+
+    # --- state dicts ---------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """PyTorch's layout (``state`` by parameter index, ``param_groups``), plus the MXNet
+        scheduler's state under ``"adamant"``; only tensors and plain values."""
+        state = super().state_dict()
+        extra: dict[str, Any] = {"num_update": self._num_update}
+        if self._lr_scheduler is not None:
+            extra["lr_scheduler"] = {"schedule": self._lr_scheduler.to_dict(),
+                                     "state": list(self._lr_scheduler.state())}
+        state["adamant"] = extra
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Loads a state dict of this optimizer or of ``torch.optim.Adam``/``AdamW``: float
+        state keeps its saved dtype where this optimizer keeps it (float32 master weights and
+        moments of half-precision parameters; PyTorch's loader would cast them to the
+        parameter's dtype), and ``step`` becomes an exact int64 count."""
+        saved_state = state_dict["state"]
+        super().load_state_dict({k: v for k, v in state_dict.items() if k != "adamant"})
+        saved_ids = chain.from_iterable(g["params"] for g in state_dict["param_groups"])
+        params = chain.from_iterable(g["params"] for g in self.param_groups)
+        groups = {id(p): g for g in self.param_groups for p in g["params"]}
+        num_update = 0
+        for saved_id, p in zip(saved_ids, params):
+            if saved_id not in saved_state:
+                continue
+            restored = self._restored(p, saved_state[saved_id], self._engine(groups[id(p)]))
+            self.state[p] = restored
+            num_update = max(num_update, int(restored["step"]))
+        extra = state_dict.get("adamant", {})
+        self._num_update = max(num_update, int(extra.get("num_update", 0)))
+        saved_scheduler = extra.get("lr_scheduler")
+        if saved_scheduler is not None and self._lr_scheduler is not None:
+            self._lr_scheduler.restore_state(tuple(saved_scheduler["state"]))
+
+    @staticmethod
+    def _restored(p: torch.Tensor, saved: dict[str, Any], engine: _Engine) -> dict[str, Any]:
+        names, dtype = engine.layout(_DTYPES.get(p.dtype, "float32"))
+        out: dict[str, Any] = {}
+        for key, value in saved.items():
+            if key == "step":
+                count = value.item() if isinstance(value, torch.Tensor) else value
+                out[key] = torch.tensor(int(round(float(count))), dtype=torch.int64)
+            elif isinstance(value, torch.Tensor) and value.is_floating_point() and key in names:
+                target = torch.float32 if key == _MASTER else _TORCH_DTYPES[dtype]
+                fresh = torch.empty_like(p, dtype=target, memory_format=torch.preserve_format)
+                out[key] = fresh.copy_(value.reshape(p.shape))
+            else:
+                out[key] = value
+        return out
+
+
+class Adam(_AdamFamily):
+    """Adam as ``torch.optim.Adam`` computes it (``rule="torch"``, the default), or as MXNet
+    does (``rule="mxnet"``), in one parallel Rust pass over all parameters.
+
+    Arguments are ``torch.optim.Adam``'s (``foreach`` and ``fused`` are accepted and change
+    nothing: the step is always fused; ``capturable`` and ``differentiable`` are refused;
+    ``decoupled_weight_decay=True`` makes it AdamW), then adamant's: ``rule``, ``threads`` and
+    MXNet's options (``rescale_grad``, ``clip_gradient``, ``lazy_update``, ``multi_precision``,
+    ``wd_order``, ``half_math``, ``lr_scheduler``) under their MXNet names.
+    """
+
+    def __init__(self, params: Iterable[Any], lr: Any = None, betas: tuple[Any, Any] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *, foreach: Optional[bool] = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False,
+                 fused: Optional[bool] = None, decoupled_weight_decay: bool = False, rule: str = "torch",
+                 rescale_grad: float = 1.0, clip_gradient: Optional[float] = None, lazy_update: bool = True,
+                 multi_precision: bool = False, wd_order: Optional[str] = None, half_math: Optional[str] = None,
+                 lr_scheduler: Optional[lr_scheduler.LRScheduler] = None, begin_num_update: int = 0,
+                 threads: Optional[int] = None) -> None:
+        if decoupled_weight_decay:
+            self._registry_name = "adamw"
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, foreach=foreach,
+                         capturable=capturable, differentiable=differentiable, fused=fused, rule=rule,
+                         rescale_grad=rescale_grad, clip_gradient=clip_gradient, lazy_update=lazy_update,
+                         multi_precision=multi_precision, wd_order=wd_order, half_math=half_math,
+                         lr_scheduler=lr_scheduler, begin_num_update=begin_num_update, threads=threads,
+                         extra={"decoupled_weight_decay": decoupled_weight_decay})
+
+
+class AdamW(_AdamFamily):
+    """AdamW as ``torch.optim.AdamW`` computes it (``rule="torch"``, the default), or as MXNet
+    2.0's ``AdamW`` does (``rule="mxnet"``: the bias-corrected rate as ``eta``, MXNet's
+    ``correct_bias`` and ``adamw_kernel`` options).
+
+    Arguments are ``torch.optim.AdamW``'s, then adamant's as for :class:`Adam`.
+    """
+
+    _registry_name = "adamw"
+
+    def __init__(self, params: Iterable[Any], lr: Any = None, betas: tuple[Any, Any] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: Optional[bool] = None, capturable: bool = False, differentiable: bool = False,
+                 fused: Optional[bool] = None, rule: str = "torch", rescale_grad: float = 1.0,
+                 clip_gradient: Optional[float] = None, lazy_update: bool = True, multi_precision: bool = False,
+                 correct_bias: bool = True, adamw_kernel: Optional[str] = None,
+                 lr_scheduler: Optional[lr_scheduler.LRScheduler] = None, begin_num_update: int = 0,
+                 threads: Optional[int] = None) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, foreach=foreach,
+                         capturable=capturable, differentiable=differentiable, fused=fused, rule=rule,
+                         rescale_grad=rescale_grad, clip_gradient=clip_gradient, lazy_update=lazy_update,
+                         multi_precision=multi_precision, wd_order=None, half_math=None, lr_scheduler=lr_scheduler,
+                         begin_num_update=begin_num_update, threads=threads,
+                         extra={"correct_bias": correct_bias, "adamw_kernel": adamw_kernel})
+
+    def _extra_config(self, group: dict[str, Any]) -> dict[str, Any]:
+        if group["rule"] == "torch":
+            return {}
+        return {"correct_bias": bool(group["correct_bias"]), "adamw_kernel": group["adamw_kernel"]}

@@ -1,0 +1,121 @@
+//! `adamant._adamant.Optimizer`: an optimizer of the registry, with its own thread pool, and
+//! the batch step over PyTorch tensors that `adamant.torch` calls.
+
+use adamant::DType;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::errors::{refused, to_py};
+use crate::scheduler::LrScheduler;
+use crate::torch_step;
+
+/// An optimizer of the registry (`adam`, `adamw`), configured from JSON with MXNet's names.
+#[pyclass(module = "adamant._adamant")]
+pub struct Optimizer {
+    pub inner: Box<dyn adamant::Optimizer>,
+    /// Its own pool, when it was given a thread count.
+    pub pool: Option<rayon::ThreadPool>,
+    /// What the torch step keeps between steps.
+    pub torch: torch_step::Cache,
+}
+
+/// A dtype by its NumPy / PyTorch name.
+pub fn dtype_named(name: &str) -> PyResult<DType> {
+    match name {
+        "float16" => Ok(DType::F16),
+        "bfloat16" => Ok(DType::BF16),
+        "float32" => Ok(DType::F32),
+        "float64" => Ok(DType::F64),
+        other => {
+            Err(refused(format!("dtype {other:?}: adamant steps float16, bfloat16, float32 and float64")))
+        }
+    }
+}
+
+impl Optimizer {
+    /// Runs `f` on this optimizer's pool, or on the caller's thread pool without one.
+    pub fn on_pool<R: Send>(&mut self, f: impl FnOnce(&mut dyn adamant::Optimizer) -> R + Send) -> R {
+        let inner = self.inner.as_mut();
+        match &self.pool {
+            Some(pool) => pool.install(|| f(inner)),
+            None => f(inner),
+        }
+    }
+}
+
+#[pymethods]
+impl Optimizer {
+    /// `Optimizer(name, config_json, threads=0)`: the registry's optimizer `name` configured by
+    /// the JSON object `config_json`; `threads` > 0 gives it a pool of its own.
+    #[new]
+    #[pyo3(signature = (name, config_json, threads = 0))]
+    fn new(name: &str, config_json: &str, threads: usize) -> PyResult<Self> {
+        let config: serde_json::Value =
+            serde_json::from_str(config_json).map_err(|e| refused(format!("configuration: {e}")))?;
+        let inner = adamant::create(name, &config).map_err(to_py)?;
+        let mut optimizer = Optimizer { inner, pool: None, torch: torch_step::Cache::default() };
+        optimizer.set_threads(threads)?;
+        Ok(optimizer)
+    }
+
+    /// The registry's name.
+    #[getter]
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    /// The configuration as a JSON object (every option, defaults included).
+    fn config_json(&self) -> String {
+        self.inner.config_json().to_string()
+    }
+
+    /// `(names, dtype)`: the state arrays kept for a weight of `dtype`, in order, and the
+    /// dtype of all but the master copy (`weight32`, always float32).
+    fn layout(&self, dtype: &str) -> PyResult<(Vec<&'static str>, &'static str)> {
+        let layout = self.inner.layout(dtype_named(dtype)?);
+        Ok((layout.names().collect(), layout.dtype.name()))
+    }
+
+    /// Runs steps on `threads` threads of its own (1 to 1024), or with 0 on the caller's pool.
+    fn set_threads(&mut self, threads: usize) -> PyResult<()> {
+        if threads > adamant::Updater::MAX_THREADS {
+            return Err(refused(format!("threads = {threads}: at most {}", adamant::Updater::MAX_THREADS)));
+        }
+        self.pool = match threads {
+            0 => None,
+            n => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .map_err(|e| refused(format!("threads = {n}: cannot start ({e})")))?,
+            ),
+        };
+        Ok(())
+    }
+
+    /// Sets `rescale_grad` for the steps to come (a loss scale's `1 / scale` folded in).
+    fn set_rescale_grad(&mut self, rescale_grad: f64) -> PyResult<()> {
+        self.inner.set_rescale_grad(rescale_grad).map_err(to_py)
+    }
+
+    /// One step of PyTorch parameters: `groups` is a list of `(params, lr, weight_decay)`;
+    /// `state` maps a parameter to its dict of state tensors (`step` and the layout's arrays).
+    /// With `scheduler` (MXNet's), a group's `lr` multiplies its rate at `num_update`, the
+    /// largest update count once this step is counted. Parameters without a gradient are
+    /// skipped. Returns the parameters whose state is missing or incomplete, stepping nothing,
+    /// or an empty list once the step is taken; and the largest update count. Everything is
+    /// checked before anything changes; the GIL is released during the arithmetic.
+    #[pyo3(signature = (groups, state, scheduler = None, num_update = 0))]
+    fn torch_step<'py>(
+        &mut self,
+        py: Python<'py>,
+        groups: &Bound<'py, PyList>,
+        state: &Bound<'py, PyDict>,
+        scheduler: Option<PyRefMut<'py, LrScheduler>>,
+        num_update: u64,
+    ) -> PyResult<(Bound<'py, PyList>, u64)> {
+        let mut scheduler = scheduler;
+        let scheduler = scheduler.as_mut().map(|s| &mut s.inner);
+        torch_step::step(self, py, groups, state, scheduler, num_update)
+    }
+}

@@ -1,0 +1,211 @@
+//! `adamant._adamant.Updater`: an optimizer that owns its state (MXNet's `get_updater`),
+//! stepping numpy arrays in place; state files as the Rust library writes them.
+
+use std::ops::Range;
+
+use adamant::{DType, DataRef, Grad, Param, RowSparseRef, TensorMut, TensorRef};
+use numpy::npyffi::NPY_ARRAY_WRITEABLE;
+use numpy::{PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use crate::errors::{refused, to_py};
+use crate::optimizer::Optimizer;
+use crate::raw::{first_overlap, Raw};
+
+/// An optimizer with the state of every parameter it has stepped.
+#[pyclass(module = "adamant._adamant")]
+pub struct Updater {
+    inner: adamant::Updater,
+}
+
+/// A numpy array's memory: C-contiguous, aligned, of a dtype adamant steps.
+fn array(a: &Bound<'_, PyAny>, what: &dyn Fn() -> String, write: bool) -> PyResult<(Raw, Vec<usize>)> {
+    let a = a.cast::<PyUntypedArray>().map_err(|_| refused(format!("{} is not a numpy array", what())))?;
+    let descr = a.dtype();
+    let dtype = match (descr.kind(), descr.itemsize()) {
+        (b'f', 2) => DType::F16,
+        (b'f', 4) => DType::F32,
+        (b'f', 8) => DType::F64,
+        _ => {
+            return Err(refused(format!(
+                "{} has dtype {descr}; adamant steps float16, float32 and float64",
+                what()
+            )))
+        }
+    };
+    if !a.is_c_contiguous() {
+        return Err(refused(format!("{} is not C-contiguous; pass np.ascontiguousarray(...)", what())));
+    }
+    // SAFETY: `as_array_ptr` is the live array object this `Bound` holds, read with the GIL held.
+    let (data, flags) = unsafe {
+        let object = &*a.as_array_ptr();
+        (object.fields.data as usize, object.fields.flags)
+    };
+    if write && flags & NPY_ARRAY_WRITEABLE == 0 {
+        return Err(refused(format!("{} is read-only; it is updated in place", what())));
+    }
+    let raw = Raw { ptr: data, dtype, len: a.len() };
+    if !raw.aligned() {
+        return Err(refused(format!("{} is not aligned for {dtype}", what())));
+    }
+    Ok((raw, a.shape().to_vec()))
+}
+
+/// One entry of a batch: `(index, weight, grad)` or `(index, weight, (row_ids, values))`.
+struct Entry {
+    index: usize,
+    weight: Raw,
+    shape: Vec<usize>,
+    grad: Raw,
+    rows: Option<(usize, usize)>,
+}
+
+fn entry(item: &Bound<'_, PyAny>) -> PyResult<Entry> {
+    let (index, weight, grad): (usize, Bound<'_, PyAny>, Bound<'_, PyAny>) =
+        item.extract().map_err(|_| {
+            refused("each batch entry is (index, weight, grad) or (index, weight, (row_ids, values))")
+        })?;
+    let (weight, shape) = array(&weight, &|| format!("parameter {index}'s weight"), true)?;
+    let (grad, rows) = match grad.cast::<PyTuple>() {
+        Ok(pair) => {
+            let (ids, values): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair.extract()?;
+            let ids_what = || format!("parameter {index}'s row ids");
+            let ids = ids
+                .cast::<PyUntypedArray>()
+                .map_err(|_| refused(format!("{} are not a numpy array", ids_what())))?;
+            let descr = ids.dtype();
+            let int64 = descr.kind() == b'i' && descr.itemsize() == 8;
+            if !(int64 && ids.is_c_contiguous() && ids.ndim() == 1) {
+                return Err(refused(format!(
+                    "{} must be a contiguous 1-d int64 array, not {descr}",
+                    ids_what()
+                )));
+            }
+            // SAFETY: as in `array`.
+            let ids_ptr = unsafe { (*ids.as_array_ptr()).fields.data as usize };
+            let (values, _) = array(&values, &|| format!("parameter {index}'s row values"), false)?;
+            (values, Some((ids_ptr, ids.len())))
+        }
+        Err(_) => (array(&grad, &|| format!("parameter {index}'s gradient"), false)?.0, None),
+    };
+    Ok(Entry { index, weight, shape, grad, rows })
+}
+
+#[pymethods]
+impl Updater {
+    /// `Updater(optimizer)`: a fresh updater running `optimizer`'s configuration.
+    #[new]
+    fn new(optimizer: &Optimizer) -> PyResult<Self> {
+        let config = optimizer.inner.config_json();
+        let inner = adamant::create(optimizer.inner.name(), &config).map_err(to_py)?;
+        Ok(Updater { inner: adamant::Updater::new(inner) })
+    }
+
+    /// Steps a batch of numpy arrays in place: `[(index, weight, grad), ...]`, a row-sparse
+    /// gradient as `(index, weight, (row_ids, values))` (int64 row ids, `values` holding their
+    /// rows). Checked as a whole first; on any error nothing changes.
+    fn update(&mut self, py: Python<'_>, batch: &Bound<'_, PyList>) -> PyResult<()> {
+        let entries: Vec<Entry> = batch.iter().map(|item| entry(&item)).collect::<PyResult<_>>()?;
+        let written: Vec<Range<usize>> = entries.iter().map(|e| e.weight.bytes()).collect();
+        let read: Vec<Range<usize>> = entries
+            .iter()
+            .flat_map(|e| {
+                let rows = e.rows.map(|(p, n)| p..n.saturating_mul(8).saturating_add(p));
+                std::iter::once(e.grad.bytes()).chain(rows)
+            })
+            .collect();
+        if first_overlap(&written, &read).is_some() {
+            return Err(refused("two arrays of the batch share memory; each weight must own its memory"));
+        }
+        let inner = &mut self.inner;
+        py.detach(|| {
+            let mut params: Vec<Param<'_>> = entries
+                .iter()
+                .map(|e| {
+                    // SAFETY: addresses, dtypes, lengths and alignment were read from live numpy
+                    // arrays (C-contiguous, the weights writable) that the caller's batch keeps
+                    // referenced; no weight overlaps another weight or any gradient.
+                    let weight = unsafe { e.weight.data_mut() };
+                    // SAFETY: as above, for reads.
+                    let values: DataRef<'_> = unsafe { e.grad.data_ref() };
+                    let grad = match e.rows {
+                        None => Grad::Dense(TensorRef { shape: &e.shape, data: values }),
+                        Some((ptr, n)) => {
+                            // SAFETY: a live, C-contiguous int64 array of `n` elements, only read.
+                            let ids: &[i64] = if n == 0 {
+                                &[]
+                            } else {
+                                unsafe { std::slice::from_raw_parts(ptr as *const i64, n) }
+                            };
+                            Grad::RowSparse(RowSparseRef { shape: &e.shape, row_indices: ids, values })
+                        }
+                    };
+                    Param::new(e.index, TensorMut { shape: &e.shape, data: weight }, grad)
+                })
+                .collect();
+            inner.update(&mut params)
+        })
+        .map_err(to_py)
+    }
+
+    /// The largest update count of any parameter (MXNet's `num_update`).
+    #[getter]
+    fn num_update(&self) -> u64 {
+        self.inner.num_update()
+    }
+
+    /// The learning rate in force (the scheduler's at `num_update`, or the fixed rate).
+    #[getter]
+    fn learning_rate(&self) -> f64 {
+        self.inner.optimizer().learning_rate()
+    }
+
+    /// Sets the fixed learning rate (refused under a scheduler, as in MXNet).
+    fn set_learning_rate(&mut self, lr: f64) -> PyResult<()> {
+        self.inner.optimizer_mut().set_learning_rate(lr).map_err(to_py)
+    }
+
+    /// Sets `rescale_grad` for the steps to come.
+    fn set_rescale_grad(&mut self, rescale_grad: f64) -> PyResult<()> {
+        self.inner.optimizer_mut().set_rescale_grad(rescale_grad).map_err(to_py)
+    }
+
+    /// Parameter `index`'s state as a dict of numpy arrays (copies), or `None` before its
+    /// first update.
+    fn state<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(state) = self.inner.state(index) else { return Ok(None) };
+        let dict = PyDict::new(py);
+        for (name, array) in state.arrays() {
+            let shape = state.shape();
+            let value = match array {
+                DataRef::F16(d) => numpy::PyArray1::from_slice(py, d).reshape(shape)?.into_any(),
+                DataRef::BF16(d) => {
+                    let f: Vec<f32> = d.iter().map(|x| x.to_f32()).collect();
+                    numpy::PyArray1::from_vec(py, f).reshape(shape)?.into_any()
+                }
+                DataRef::F32(d) => numpy::PyArray1::from_slice(py, d).reshape(shape)?.into_any(),
+                DataRef::F64(d) => numpy::PyArray1::from_slice(py, d).reshape(shape)?.into_any(),
+                _ => continue,
+            };
+            dict.set_item(name, value)?;
+        }
+        Ok(Some(dict))
+    }
+
+    /// Saves the state (optimizer, counters, scheduler, every array) to `path`, atomically.
+    fn save(&self, path: &str) -> PyResult<()> {
+        self.inner.save(path).map_err(to_py)
+    }
+
+    /// An updater resumed from a state file written by `save` (or by the Rust library).
+    #[staticmethod]
+    fn load(path: &str) -> PyResult<Self> {
+        Ok(Updater { inner: adamant::Updater::load(path, &[]).map_err(to_py)? })
+    }
+
+    /// The optimizer's configuration as a JSON object.
+    fn config_json(&self) -> String {
+        self.inner.optimizer().config_json().to_string()
+    }
+}
