@@ -239,6 +239,12 @@ class _AdamFamily(torch.optim.Optimizer):
         parameter's dtype), and ``step`` becomes an exact int64 count."""
         saved_state = state_dict["state"]
         super().load_state_dict({k: v for k, v in state_dict.items() if k != "adamant"})
+        # A state dict of torch.optim.Adam lacks adamant's options: they keep their defaults.
+        for group in self.param_groups:
+            for key, value in self.defaults.items():
+                group.setdefault(key, value)
+            if self._lr_scheduler is not None:
+                group.setdefault("lr_mult", 1.0)
         saved_ids = chain.from_iterable(g["params"] for g in state_dict["param_groups"])
         params = chain.from_iterable(g["params"] for g in self.param_groups)
         groups = {id(p): g for g in self.param_groups for p in g["params"]}

@@ -235,6 +235,13 @@ impl Algorithm for AdamConfig {
         }
     }
 
+    fn check_counted(&self, param: &Param<'_>, c: &Counted) -> Result<()> {
+        match self.rule {
+            Rule::Mxnet => Ok(()),
+            Rule::Torch => self.torch().check_counted(param, self.lazy_update, c.wd),
+        }
+    }
+
     fn step(&mut self, c: &Counted, base: &OptimizerConfig) -> Result<AdamStep> {
         if self.rule == Rule::Torch {
             return Ok(AdamStep::Torch(self.torch().step(c, base)?));

@@ -63,6 +63,12 @@ pub(crate) trait Algorithm: Clone + fmt::Debug + Send + Sync + 'static {
         Ok(())
     }
 
+    /// Checks what this optimizer refuses of a parameter's step once its rate and decay are
+    /// known (PyTorch's SparseAdam has no weight decay, and a group may set one).
+    fn check_counted(&self, _param: &Param<'_>, _c: &Counted) -> Result<()> {
+        Ok(())
+    }
+
     /// Whether a step's scalars depend only on `(lr, wd, t)`, so that one batch computes them
     /// once per distinct triple.
     fn cacheable(&self) -> bool {

@@ -132,7 +132,7 @@ impl<A: Algorithm> Engine<A> {
                 planned = Err(Error::DuplicateIndex { index: param.index });
                 break;
             }
-            match self.step(param.index, &mut journal) {
+            match self.step(param, &mut journal) {
                 Ok(step) => self.plan.push(step),
                 Err(e) => {
                     planned = Err(e);
@@ -163,6 +163,7 @@ impl<A: Algorithm> Engine<A> {
                 });
             }
             let counted = Counted { index: param.index, t: g.t, base_lr: g.lr, lr: g.lr, wd: g.wd };
+            self.algo.check_counted(param, &counted)?;
             let position = self.computed_step(&counted)?;
             self.plan.push(position);
         }
@@ -171,11 +172,14 @@ impl<A: Algorithm> Engine<A> {
 
     /// Counts the update of `index` and reads the scheduler (MXNet's Python `update` does both
     /// before anything else), then the step's scalars.
-    fn step(&mut self, index: usize, journal: &mut Journal) -> Result<usize> {
+    fn step(&mut self, param: &Param<'_>, journal: &mut Journal) -> Result<usize> {
+        let index = param.index;
         let t = self.base.count_update(index, journal);
         let base_lr = self.base.base_lr();
         let (lr, wd) = (self.base.lr_for(index, base_lr), self.base.wd_for(index));
-        self.computed_step(&Counted { index, t, base_lr, lr, wd })
+        let counted = Counted { index, t, base_lr, lr, wd };
+        self.algo.check_counted(param, &counted)?;
+        self.computed_step(&counted)
     }
 
     fn reset_plan(&mut self) {

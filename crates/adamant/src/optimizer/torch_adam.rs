@@ -101,8 +101,8 @@ impl Config {
         })
     }
 
-    /// Checks what this rule refuses: SparseAdam (lazy rows) has no weight decay and no AMSGrad,
-    /// and half-precision weights need float32 master weights.
+    /// Checks what this rule refuses of a parameter: SparseAdam (lazy rows) has no AMSGrad, and
+    /// half-precision weights need float32 master weights.
     pub fn check(&self, param: &Param<'_>, lazy: bool, base: &OptimizerConfig) -> Result<()> {
         let dtype = param.weight.data.dtype();
         if matches!(dtype, DType::F16 | DType::BF16) && !base.multi_precision {
@@ -114,18 +114,23 @@ impl Config {
                        weights and state, as AMP does)",
             });
         }
-        if lazy && matches!(param.grad, Grad::RowSparse(_)) {
-            let refuse = |what: &'static str| Err(Error::SparseUnsupported { index: param.index, what });
-            if self.amsgrad {
-                return refuse(
-                    "amsgrad (PyTorch's SparseAdam, the lazy row-sparse update of rule torch, has none)",
-                );
-            }
-            if base.wd_for(param.index) != 0.0 {
-                return refuse(
+        if lazy && self.amsgrad && matches!(param.grad, Grad::RowSparse(_)) {
+            return Err(Error::SparseUnsupported {
+                index: param.index,
+                what: "amsgrad (PyTorch's SparseAdam, the lazy row-sparse update of rule torch, has none)",
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks the decay of a counted step: SparseAdam (lazy rows) has none.
+    pub fn check_counted(&self, param: &Param<'_>, lazy: bool, wd: f64) -> Result<()> {
+        if lazy && wd != 0.0 && matches!(param.grad, Grad::RowSparse(_)) {
+            return Err(Error::SparseUnsupported {
+                index: param.index,
+                what:
                     "weight decay (PyTorch's SparseAdam, the lazy row-sparse update of rule torch, has none)",
-                );
-            }
+            });
         }
         Ok(())
     }

@@ -1,0 +1,110 @@
+"""``state_dict()`` / ``load_state_dict()``: through ``torch.save`` and ``torch.load`` with their
+defaults, a resumed run gives the same bits as one that never stopped; master weights and
+moments of half-precision parameters stay float32; the step count stays exact past 2**24; state
+moves between ``torch.optim.Adam`` and ``adamant.torch.Adam`` in both directions."""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Callable
+
+import pytest
+import torch
+
+import adamant
+import adamant.torch as at
+from models import digits, mlp, run, twin
+
+X, Y = digits()
+
+
+def saved(opt: torch.optim.Optimizer) -> dict[str, Any]:
+    buffer = io.BytesIO()
+    torch.save(opt.state_dict(), buffer)
+    buffer.seek(0)
+    return torch.load(buffer)  # weights_only=True, PyTorch's default
+
+
+def resume_equals_uninterrupted(make: Callable[[Any], torch.optim.Optimizer], dtype: torch.dtype) -> None:
+    model = mlp(dtype)
+    opt = make(model.parameters())
+    run(model, opt, X.to(dtype), Y, 7)
+    state, weights = saved(opt), twin(model)
+    run(model, opt, X.to(dtype), Y, 5)
+
+    resumed = weights
+    opt2 = make(resumed.parameters())
+    opt2.load_state_dict(state)
+    run(resumed, opt2, X.to(dtype), Y, 5)
+    for (name, a), b in zip(model.named_parameters(), resumed.parameters()):
+        assert torch.equal(a, b), f"{name} differs after the resume"
+        for key, value in opt.state[a].items():
+            assert value.dtype == opt2.state[b][key].dtype, f"{name} {key} dtype"
+            assert torch.equal(value, opt2.state[b][key]), f"{name} {key} differs"
+
+
+@pytest.mark.parametrize("rule", ["torch", "mxnet"])
+def test_a_float32_run_resumes_bit_for_bit(rule: str) -> None:
+    resume_equals_uninterrupted(lambda p: at.AdamW(p, lr=3e-3, rule=rule), torch.float32)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_a_half_precision_run_with_master_weights_resumes_bit_for_bit(dtype: torch.dtype) -> None:
+    def make(p: Any) -> torch.optim.Optimizer:
+        return at.Adam(p, lr=3e-3, multi_precision=True)
+
+    resume_equals_uninterrupted(make, dtype)
+    model = mlp(dtype)
+    opt = make(model.parameters())
+    run(model, opt, X.to(dtype), Y, 2)
+    state = saved(opt)["state"][0]
+    assert state["weight32"].dtype == state["exp_avg"].dtype == torch.float32
+    assert state["step"].dtype == torch.int64
+
+
+def test_the_step_count_stays_exact_past_2_to_the_24() -> None:
+    model = mlp()
+    opt = at.Adam(model.parameters(), lr=1e-3)
+    run(model, opt, X, Y, 1)
+    for state in opt.state.values():
+        state["step"].fill_(2**24 + 1)  # as a float32 count it would read 2**24
+    state, resumed = saved(opt), twin(model)
+    run(model, opt, X, Y, 1)
+    opt2 = at.Adam(resumed.parameters(), lr=1e-3)
+    opt2.load_state_dict(state)
+    run(resumed, opt2, X, Y, 1)
+    assert all(int(s["step"]) == 2**24 + 2 for s in opt2.state.values())
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), resumed.parameters()))
+
+
+def test_state_moves_from_torch_optim_adam_and_back() -> None:
+    base = mlp()
+    # torch.optim.Adam for 5 steps, then each optimizer continues from its state for 5 more.
+    theirs = twin(base)
+    t_opt = torch.optim.Adam(theirs.parameters(), lr=3e-3, foreach=False)
+    run(theirs, t_opt, X, Y, 5)
+    ours = twin(theirs)
+    o_opt = at.Adam(ours.parameters(), lr=3e-3)
+    o_opt.load_state_dict(saved(t_opt))
+    assert all(s["step"].dtype == torch.int64 and int(s["step"]) == 5 for s in o_opt.state.values())
+    run(theirs, t_opt, X, Y, 5)
+    run(ours, o_opt, X, Y, 5)
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+
+    # And back: adamant's state into torch.optim.Adam.
+    back = twin(ours)
+    b_opt = torch.optim.Adam(back.parameters(), lr=3e-3, foreach=False)
+    b_opt.load_state_dict(saved(o_opt))
+    run(back, b_opt, X, Y, 5)
+    run(ours, o_opt, X, Y, 5)
+    for a, b in zip(ours.parameters(), back.parameters()):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_an_mxnet_scheduler_resumes_where_it_was() -> None:
+    def make(p: Any) -> torch.optim.Optimizer:
+        sched = adamant.lr_scheduler.FactorScheduler(step=2, factor=0.5, base_lr=0.01)
+        return at.Adam(p, rule="mxnet", lr_scheduler=sched)
+
+    resume_equals_uninterrupted(make, torch.float32)
