@@ -112,7 +112,7 @@ pub use optimizer::config::{Multipliers, OptimizerConfig};
 pub use optimizer::interface::{Optimizer, ParamStep};
 pub use optimizer::options::{HalfMath, Rule, WdOrder};
 pub use optimizer::registry::{create, OPTIMIZERS};
-pub use optimizer::state::{Layout, State, StateMut, MASTER};
+pub use optimizer::state::{Layout, State, StateMut, MASTER, MAX_ARRAYS as MAX_STATE_ARRAYS};
 pub use param::{Grad, Param, RowSparseRef};
 pub use tensor::{TensorMut, TensorRef};
 pub use updater::Updater;

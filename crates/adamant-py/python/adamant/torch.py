@@ -206,13 +206,16 @@ class _AdamFamily(torch.optim.Optimizer):
     def _init_state(self, engine: _Engine, params: list[torch.Tensor], begin: dict[int, int]) -> None:
         """Fresh state for ``params``: the step count at ``begin_num_update``, zero moments, a
         master copy."""
-        for p in params:
+        # The step counts of these parameters side by side in one tensor (each state holds a view
+        # of its element): a step reads and writes them in one sweep.
+        steps = torch.tensor([begin[id(p)] for p in params], dtype=torch.int64)
+        for i, p in enumerate(params):
             name = _DTYPES.get(p.dtype)
             if name is None:
                 raise AdamantError(f"a parameter has dtype {p.dtype}; adamant steps float16, bfloat16, float32 and float64")
             names, dtype = engine.layout(name)
             state = self.state[p]
-            state["step"] = torch.tensor(begin[id(p)], dtype=torch.int64)
+            state["step"] = steps[i]
             for array in names:
                 if array == _MASTER:
                     state[array] = p.detach().to(torch.float32, memory_format=torch.preserve_format, copy=True)
