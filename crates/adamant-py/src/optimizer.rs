@@ -32,14 +32,15 @@ pub fn dtype_named(name: &str) -> PyResult<DType> {
     }
 }
 
-impl Optimizer {
-    /// Runs `f` on this optimizer's pool, or on the caller's thread pool without one.
-    pub fn on_pool<R: Send>(&mut self, f: impl FnOnce(&mut dyn adamant::Optimizer) -> R + Send) -> R {
-        let inner = self.inner.as_mut();
-        match &self.pool {
-            Some(pool) => pool.install(|| f(inner)),
-            None => f(inner),
-        }
+/// Runs `f` on `inner` on `pool`, or on the caller's thread pool without one.
+pub fn on_pool<R: Send>(
+    pool: &Option<rayon::ThreadPool>,
+    inner: &mut dyn adamant::Optimizer,
+    f: impl FnOnce(&mut dyn adamant::Optimizer) -> R + Send,
+) -> R {
+    match pool {
+        Some(pool) => pool.install(|| f(inner)),
+        None => f(inner),
     }
 }
 

@@ -19,7 +19,7 @@ use pyo3::{intern, Py};
 use rustc_hash::FxHashMap;
 
 use crate::errors::{refused, to_py};
-use crate::optimizer::Optimizer;
+use crate::optimizer::{on_pool, Optimizer};
 use crate::raw::Raw;
 use crate::torch_tensors::{dense, is_float32, step_counter, Dense, Torch};
 
@@ -125,21 +125,32 @@ enum GradMemory {
     },
 }
 
-/// One parameter of the step, checked.
+/// One parameter of the step, checked: where its weight and state are known, and its gradient.
 struct Entry {
     /// Its position among the step's parameters (errors name it).
     index: usize,
-    weight: Raw,
-    /// The shape the library sees: flat for a dense gradient (the gradient and state have the
-    /// weight's strides, so elements correspond in any order), the weight's for a row-sparse one.
-    flat: [usize; 1],
-    rows_shape: Option<Vec<usize>>,
+    /// Its position in the cache.
+    slot: usize,
     grad: GradMemory,
-    arrays: [(&'static str, Raw); MAX_ARRAYS],
-    count: usize,
-    step: usize,
     lr: f64,
     wd: f64,
+}
+
+/// What the library needs of an entry's weight and state.
+struct Stepped<'c> {
+    index: usize,
+    known: &'c Known,
+    state: &'c KnownState,
+    grad: GradMemory,
+}
+
+impl<'c> Stepped<'c> {
+    fn of(params: &'c [Known], e: &Entry) -> Self {
+        let known = &params[e.slot];
+        // Every entry's state was found before it was listed.
+        let state = known.state.as_ref().expect("a listed parameter has its state");
+        Stepped { index: e.index, known, state, grad: e.grad }
+    }
 }
 
 /// The step of `optimizer` over `groups` (`(params, lr, weight_decay)`) with `state`
@@ -209,24 +220,8 @@ pub fn step<'py>(
                 }
                 dirty = true;
             }
-            let Some(s) = &known.state else { continue };
-            let rows_shape = match grad_memory {
-                GradMemory::RowSparse { .. } => Some(known.weight.shape.clone()),
-                GradMemory::Dense(_) => None,
-            };
             order.push(key);
-            entries.push(Entry {
-                index: i,
-                weight: known.weight.raw,
-                flat: [known.weight.raw.len],
-                rows_shape,
-                grad: grad_memory,
-                arrays: s.arrays,
-                count: s.count,
-                step: s.step,
-                lr,
-                wd,
-            });
+            entries.push(Entry { index: i, slot, grad: grad_memory, lr, wd });
             held.push(grad);
             held.push(p);
         }
@@ -239,17 +234,21 @@ pub fn step<'py>(
             bumped.push(PyList::new(py, list)?.into_any());
         }
     }
-    cache.forget_unused(entries.len());
     if !missing.is_empty() {
+        cache.forget_unused(entries.len());
         return Ok((missing, num_update));
     }
-    check_overlaps(cache, &entries, order, dirty)?;
-    let counts: Vec<ParamStep> = entries
+    let Optimizer { inner, pool, torch: cache } = optimizer;
+    let stepped: Vec<Stepped<'_>> = entries.iter().map(|e| Stepped::of(&cache.params, e)).collect();
+    check_overlaps(&mut cache.written, &mut cache.last_order, &stepped, order, dirty)?;
+    let counts: Vec<ParamStep> = stepped
         .iter()
-        .map(|e| {
+        .zip(&entries)
+        .map(|(s, e)| {
+            let step = s.state.step;
             // SAFETY: `e.step` is the checked address of a live, aligned one-element int64 CPU
             // tensor (its storage is held by the cache), read here with the GIL held.
-            let count = unsafe { std::ptr::read(e.step as *const i64) };
+            let count = unsafe { std::ptr::read(step as *const i64) };
             let t = u64::try_from(count).ok().and_then(|c| c.checked_add(1));
             t.map(|t| ParamStep { t, lr: e.lr, wd: e.wd })
                 .ok_or_else(|| refused(format!("parameter {}: its state \"step\" is {count}", e.index)))
@@ -262,18 +261,20 @@ pub fn step<'py>(
         counts.iter_mut().for_each(|c| c.lr *= rate);
     }
     let result = py.detach(|| {
-        let (mut params, mut states) = views(&entries)?;
-        optimizer.on_pool(|o| o.update_counted(&mut params, &mut states, &counts))
+        let (mut params, mut states) = views(&stepped)?;
+        on_pool(pool, inner.as_mut(), |o| o.update_counted(&mut params, &mut states, &counts))
     });
     result.map_err(to_py)?;
-    for (e, c) in entries.iter().zip(&counts) {
+    for (s, c) in stepped.iter().zip(&counts) {
         // SAFETY: as for the read above; the step succeeded, so the count advances to `t`.
-        unsafe { std::ptr::write(e.step as *mut i64, i64::try_from(c.t).unwrap_or(i64::MAX)) };
+        unsafe { std::ptr::write(s.state.step as *mut i64, i64::try_from(c.t).unwrap_or(i64::MAX)) };
     }
     // Autograd's version counters: a tensor saved for backward and stepped since is caught.
     for params in bumped {
         torch.increment_version.call1(py, (params,))?;
     }
+    // After the step: it names parameters by their slots.
+    cache.forget_unused(entries.len());
     Ok((missing, num_update))
 }
 
@@ -466,13 +467,16 @@ fn row_sparse(torch: &Torch, grad: &Bound<'_, PyAny>, weight: &Dense, index: usi
 }
 
 /// The byte ranges an entry writes: its weight, state arrays and step counter.
-fn written_by(e: &Entry) -> impl Iterator<Item = Range<usize>> + '_ {
-    let arrays = e.arrays[..e.count].iter().map(|(_, a)| a.bytes());
-    std::iter::once(e.weight.bytes()).chain(arrays).chain(std::iter::once(e.step..e.step.saturating_add(8)))
+fn written_by<'s>(e: &'s Stepped<'_>) -> impl Iterator<Item = Range<usize>> + 's {
+    let (state, step) = (e.state, e.state.step);
+    let arrays = state.arrays[..state.count].iter().map(|(_, a)| a.bytes());
+    std::iter::once(e.known.weight.raw.bytes())
+        .chain(arrays)
+        .chain(std::iter::once(step..step.saturating_add(8)))
 }
 
 /// The byte ranges an entry reads: its gradient's.
-fn read_by(e: &Entry) -> [Range<usize>; 2] {
+fn read_by(e: &Stepped<'_>) -> [Range<usize>; 2] {
     match e.grad {
         GradMemory::Dense(g) => [g.bytes(), 0..0],
         GradMemory::RowSparse { rows, listed, values } => {
@@ -485,30 +489,36 @@ fn read_by(e: &Entry) -> [Range<usize>; 2] {
 /// or a gradient: the same memory would be updated twice (a parameter listed twice), or read
 /// while it is written. The sorted written ranges are kept while the parameters and their
 /// memory stay as they were; gradients are searched in them at every step.
-fn check_overlaps(cache: &mut Cache, entries: &[Entry], order: Vec<usize>, dirty: bool) -> PyResult<()> {
+fn check_overlaps(
+    kept: &mut Vec<(usize, usize, usize)>,
+    last_order: &mut Vec<usize>,
+    entries: &[Stepped<'_>],
+    order: Vec<usize>,
+    dirty: bool,
+) -> PyResult<()> {
     let share = |a: usize, b: usize| {
         refused(format!(
             "parameters {a} and {b} share memory (a tensor, or state, of one step overlaps another's); \
              each tensor must own its memory"
         ))
     };
-    if dirty || order != cache.last_order {
+    if dirty || order != *last_order {
         let mut written: Vec<(usize, usize, usize)> = Vec::new();
         for e in entries {
             written.extend(written_by(e).filter(|r| !r.is_empty()).map(|r| (r.start, r.end, e.index)));
         }
         written.sort_unstable();
         if let Some(pair) = written.windows(2).find(|w| w[0].1 > w[1].0) {
-            cache.last_order.clear();
+            last_order.clear();
             return Err(share(pair[0].2.min(pair[1].2), pair[0].2.max(pair[1].2)));
         }
-        cache.written = written;
-        cache.last_order = order;
+        *kept = written;
+        *last_order = order;
     }
     for e in entries {
         for r in read_by(e).into_iter().filter(|r| !r.is_empty()) {
-            let at = cache.written.partition_point(|&(start, _, _)| start < r.end);
-            if let Some(&(_, end, owner)) = at.checked_sub(1).and_then(|k| cache.written.get(k)) {
+            let at = kept.partition_point(|&(start, _, _)| start < r.end);
+            if let Some(&(_, end, owner)) = at.checked_sub(1).and_then(|k| kept.get(k)) {
                 if end > r.start {
                     return Err(share(owner.min(e.index), owner.max(e.index)));
                 }
@@ -519,7 +529,7 @@ fn check_overlaps(cache: &mut Cache, entries: &[Entry], order: Vec<usize>, dirty
 }
 
 /// The library's views of the entries' memory.
-fn views(entries: &[Entry]) -> adamant::Result<(Vec<Param<'_>>, Vec<StateMut<'_>>)> {
+fn views<'a>(entries: &'a [Stepped<'_>]) -> adamant::Result<(Vec<Param<'a>>, Vec<StateMut<'a>>)> {
     let mut params = Vec::with_capacity(entries.len());
     let mut states = Vec::with_capacity(entries.len());
     for e in entries {
@@ -529,8 +539,13 @@ fn views(entries: &[Entry]) -> adamant::Result<(Vec<Param<'_>>, Vec<StateMut<'_>
         // tensors stay referenced (the caller's lists, the state dict, the cache) for the whole
         // step. (As with PyTorch's own kernels, another thread that replaces a tensor's storage
         // during the step is not supported.)
-        let weight = unsafe { e.weight.data_mut() };
-        let shape: &[usize] = e.rows_shape.as_deref().unwrap_or(&e.flat);
+        let weight = unsafe { e.known.weight.raw.data_mut() };
+        // Flat for a dense gradient (gradient and state have the weight's strides, so elements
+        // correspond in any order), the weight's shape for a row-sparse one.
+        let shape: &[usize] = match e.grad {
+            GradMemory::Dense(_) => std::slice::from_ref(&e.known.weight.raw.len),
+            GradMemory::RowSparse { .. } => &e.known.weight.shape,
+        };
         let grad = match e.grad {
             // SAFETY: as above, for reads.
             GradMemory::Dense(g) => Grad::Dense(TensorRef { shape, data: unsafe { g.data_ref() } }),
@@ -549,7 +564,7 @@ fn views(entries: &[Entry]) -> adamant::Result<(Vec<Param<'_>>, Vec<StateMut<'_>
         };
         params.push(Param::new(e.index, TensorMut { shape, data: weight }, grad));
         // SAFETY: as for the weight.
-        let arrays = e.arrays[..e.count].iter().map(|&(name, a)| (name, unsafe { a.data_mut() }));
+        let arrays = e.state.arrays[..e.state.count].iter().map(|&(name, a)| (name, unsafe { a.data_mut() }));
         states.push(StateMut::named(arrays)?);
     }
     Ok((params, states))

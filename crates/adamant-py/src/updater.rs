@@ -58,6 +58,8 @@ struct Entry {
     weight: Raw,
     shape: Vec<usize>,
     grad: Raw,
+    /// The dense gradient's shape (the library compares it with the weight's).
+    grad_shape: Vec<usize>,
     rows: Option<(usize, usize)>,
 }
 
@@ -67,7 +69,7 @@ fn entry(item: &Bound<'_, PyAny>) -> PyResult<Entry> {
             refused("each batch entry is (index, weight, grad) or (index, weight, (row_ids, values))")
         })?;
     let (weight, shape) = array(&weight, &|| format!("parameter {index}'s weight"), true)?;
-    let (grad, rows) = match grad.cast::<PyTuple>() {
+    let (grad, grad_shape, rows) = match grad.cast::<PyTuple>() {
         Ok(pair) => {
             let (ids, values): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair.extract()?;
             let ids_what = || format!("parameter {index}'s row ids");
@@ -84,12 +86,29 @@ fn entry(item: &Bound<'_, PyAny>) -> PyResult<Entry> {
             }
             // SAFETY: as in `array`.
             let ids_ptr = unsafe { (*ids.as_array_ptr()).fields.data as usize };
-            let (values, _) = array(&values, &|| format!("parameter {index}'s row values"), false)?;
-            (values, Some((ids_ptr, ids.len())))
+            if !ids_ptr.is_multiple_of(std::mem::align_of::<i64>()) {
+                return Err(refused(format!("{} are not aligned for int64", ids_what())));
+            }
+            let values_what = || format!("parameter {index}'s row values");
+            let (values, values_shape) = array(&values, &values_what, false)?;
+            let rows_expected = std::iter::once(ids.len()).chain(shape.iter().skip(1).copied());
+            if shape.is_empty() || !values_shape.iter().copied().eq(rows_expected) {
+                return Err(refused(format!(
+                    "{} have shape {values_shape:?}; {} row ids of a weight of shape {shape:?} need \
+                     [{}, ...the weight's row shape]",
+                    values_what(),
+                    ids.len(),
+                    ids.len()
+                )));
+            }
+            (values, values_shape, Some((ids_ptr, ids.len())))
         }
-        Err(_) => (array(&grad, &|| format!("parameter {index}'s gradient"), false)?.0, None),
+        Err(_) => {
+            let (grad, grad_shape) = array(&grad, &|| format!("parameter {index}'s gradient"), false)?;
+            (grad, grad_shape, None)
+        }
     };
-    Ok(Entry { index, weight, shape, grad, rows })
+    Ok(Entry { index, weight, shape, grad, grad_shape, rows })
 }
 
 #[pymethods]
@@ -130,7 +149,7 @@ impl Updater {
                     // SAFETY: as above, for reads.
                     let values: DataRef<'_> = unsafe { e.grad.data_ref() };
                     let grad = match e.rows {
-                        None => Grad::Dense(TensorRef { shape: &e.shape, data: values }),
+                        None => Grad::Dense(TensorRef { shape: &e.grad_shape, data: values }),
                         Some((ptr, n)) => {
                             // SAFETY: a live, C-contiguous int64 array of `n` elements, only read.
                             let ids: &[i64] = if n == 0 {

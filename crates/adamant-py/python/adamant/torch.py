@@ -58,8 +58,8 @@ _DTYPES = {
 }
 _TORCH_DTYPES = {name: dtype for dtype, name in _DTYPES.items()}
 _MASTER = "weight32"
-# Options that are PyTorch's and have no effect here, and those it cannot honour.
-_REFUSED = ("capturable", "differentiable")
+# The most configurations (one Rust optimizer each) kept at once.
+_MAX_ENGINES = 8
 
 
 def _number(x: Any) -> float:
@@ -161,6 +161,10 @@ class _AdamFamily(torch.optim.Optimizer):
         key = name + json.dumps(config, sort_keys=True)
         engine = self._engines.get(key)
         if engine is None:
+            # A scheduler that cycles the betas makes a configuration per step: keep the few
+            # most recent (each holds a thread pool and what its steps checked).
+            if len(self._engines) >= _MAX_ENGINES:
+                del self._engines[next(iter(self._engines))]
             engine = _Engine(name, config_json(config), self._threads)
             self._engines[key] = engine
         return engine
