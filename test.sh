@@ -16,7 +16,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 python="$venv/bin/python"
 "$python" -m pip install --quiet --disable-pip-version-check "maturin>=1.5,<2" "numpy>=1.21" "pytest>=7" \
-    "torch>=2.1" "scikit-learn>=1.0"
+    "torch>=2.1" "scikit-learn>=1.0" "mypy>=1.8"
 
 # The extension's own checks and Rust unit tests (it is outside the Cargo workspace).
 manifest=crates/adamant-py/Cargo.toml
@@ -25,4 +25,6 @@ cargo clippy --manifest-path "$manifest" --locked -- -D warnings
 PYO3_PYTHON="$python" cargo test --manifest-path "$manifest" --locked
 
 VIRTUAL_ENV="$venv" "$python" -m maturin develop --release --locked --quiet --manifest-path "$manifest"
+# The package's types, its stubs of the extension included.
+(cd crates/adamant-py/python && "$python" -m mypy --strict --no-incremental -p adamant)
 "$python" -m pytest crates/adamant-py/tests -q

@@ -96,6 +96,8 @@ struct Known {
     seen: u64,
     /// The last step that had it.
     used: u64,
+    /// Whether its last gradient was sparse.
+    sparse_grad: bool,
 }
 
 /// A parameter's state as last checked.
@@ -333,24 +335,33 @@ fn known(torch: &Torch, p: &Bound<'_, PyAny>, key: usize, index: usize) -> PyRes
         state: None,
         seen: 0,
         used: 0,
+        sparse_grad: false,
     })
 }
 
 /// The gradient of `known`'s parameter, checked: a dense one has the parameter's shape and
 /// strides (its dtype and device PyTorch checks when it is set); a sparse one is an embedding's.
-fn gradient(torch: &Torch, grad: &Bound<'_, PyAny>, known: &Known, index: usize) -> PyResult<GradMemory> {
+fn gradient(torch: &Torch, grad: &Bound<'_, PyAny>, known: &mut Known, index: usize) -> PyResult<GradMemory> {
     let py = grad.py();
-    let weight = &known.weight;
+    // An embedding's gradient is sparse at every step: asked first, it spares the exception
+    // that `data_ptr` raises for it.
+    let is_sparse = || -> PyResult<bool> { grad.getattr(intern!(py, "is_sparse"))?.is_truthy() };
+    if known.sparse_grad && is_sparse()? {
+        return row_sparse(torch, grad, &known.weight, index);
+    }
     // The common case in three calls: a contiguous parameter and a contiguous gradient of as
     // many elements. (A sparse gradient has no data pointer.) Otherwise every attribute is
     // compared.
     let ptr = grad.call_method0(intern!(py, "data_ptr")).and_then(|v| v.extract::<usize>());
     let Ok(ptr) = ptr else {
-        if grad.getattr(intern!(py, "is_sparse"))?.is_truthy()? {
-            return row_sparse(torch, grad, weight, index);
+        if is_sparse()? {
+            known.sparse_grad = true;
+            return row_sparse(torch, grad, &known.weight, index);
         }
         return Err(ptr.err().unwrap_or_else(|| refused("data_ptr failed")));
     };
+    known.sparse_grad = false;
+    let weight = &known.weight;
     let contiguous = grad.call_method0(intern!(py, "is_contiguous"))?;
     let raw = Raw { ptr, dtype: weight.raw.dtype, len: weight.raw.len };
     if known.contiguous

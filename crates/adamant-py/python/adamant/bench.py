@@ -29,8 +29,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-# The pause before each timed step.
-_QUIET_S = 0.05
 IMPLS = ("adamant", "torch-fused", "torch-foreach", "torch-sparseadam", "deepspeed-cpuadam")
 
 
@@ -111,7 +109,7 @@ def _deepspeed(params: list[Any]) -> Any:
     try:
         # DeepSpeed logs to stdout, which --json keeps for the records.
         with contextlib.redirect_stdout(sys.stderr):
-            from deepspeed.ops.adam import DeepSpeedCPUAdam
+            from deepspeed.ops.adam import DeepSpeedCPUAdam  # type: ignore[import-untyped, import-not-found, unused-ignore]
     except Exception as e:  # DeepSpeed raises more than ImportError when its ops cannot build
         raise ImportError(str(e).splitlines()[0] if str(e) else type(e).__name__) from e
     return DeepSpeedCPUAdam(params, lr=1e-3, adamw_mode=False)
@@ -135,10 +133,11 @@ def _gradients(scenario: Scenario, params: list[Any], generator: Any) -> Callabl
     return lambda: [g.detach() for g in grads]
 
 
-def run_scenario(scenario: Scenario, threads: int, steps: int, seconds: float, wanted: set[str],
+def run_scenario(scenario: Scenario, threads: int, steps: int, seconds: float, pause: float, wanted: set[str],
                  progress: bool) -> list[dict[str, Any]]:
     """Times ``scenario``: a warm-up step each, then up to ``steps`` timed steps each, in turn,
-    stopping early (after at least 3) once ``seconds`` have passed."""
+    stopping early (after at least 3) once ``seconds`` have passed; ``pause`` seconds idle
+    before each timed step."""
     import torch
 
     generator = torch.Generator().manual_seed(0)
@@ -152,9 +151,8 @@ def run_scenario(scenario: Scenario, threads: int, steps: int, seconds: float, w
         for name, opt in opts.items():
             for p, g in zip(params, fresh()):
                 p.grad = g
-            # Let the last implementation's workers go idle: OpenMP's spin for a while after a
-            # parallel region and would take the cores of the next one.
-            time.sleep(_QUIET_S)
+            if pause:
+                time.sleep(pause)
             t0 = time.perf_counter()
             opt.step()
             elapsed = time.perf_counter() - t0
@@ -208,6 +206,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--impl", action="append", default=None, choices=IMPLS,
                         help="time only this implementation (repeatable; default: all that can run)")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per implementation (default 10)")
+    parser.add_argument("--pause-ms", type=float, default=0.0,
+                        help="idle this long before each timed step (default 0: back to back). OpenMP's "
+                             "workers spin a while after PyTorch's steps and take cores from the next "
+                             "implementation; a pause lets them sleep, but on a shared machine it also "
+                             "lets the caches go cold")
     parser.add_argument("--seconds", type=float, default=30.0,
                         help="stop a scenario after this many seconds, once 3 steps are timed (default 30)")
     args = parser.parse_args(argv)
@@ -233,7 +236,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"{_cpu()}, {threads} threads, torch {torch.__version__}", file=sys.stderr)
     records: list[dict[str, Any]] = []
     for scenario in chosen:
-        records.extend(run_scenario(scenario, threads, args.steps, args.seconds, wanted, progress=not args.json))
+        records.extend(run_scenario(scenario, threads, args.steps, args.seconds, args.pause_ms / 1e3, wanted,
+                                    progress=not args.json))
     print(json.dumps(records, indent=1) if args.json else _table(records))
     return 0
 

@@ -15,7 +15,7 @@ rule="mxnet", lr_scheduler=sched)``. Past ``max_update`` Poly and Cosine give th
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Sequence
 
 from ._adamant import LrScheduler as _LrScheduler
 
@@ -52,9 +52,10 @@ class LRScheduler:
         """The mutable state ``(base_lr, count, cur_step_ind)``, for checkpoints."""
         return self._scheduler.state()
 
-    def restore_state(self, state: tuple[float, int, int]) -> None:
-        """Puts back a state taken by :meth:`state`."""
-        self._scheduler.restore_state(tuple(state))
+    def restore_state(self, state: Sequence[float]) -> None:
+        """Puts back a state taken by :meth:`state` (a list, as a saved state dict holds it)."""
+        base_lr, count, cur_step_ind = state
+        self._scheduler.restore_state((float(base_lr), int(count), int(cur_step_ind)))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._args.items())

@@ -172,7 +172,7 @@ class _AdamFamily(torch.optim.Optimizer):
     # --- the step ------------------------------------------------------------------------
 
     @torch.no_grad()
-    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         """One step of every parameter with a gradient; ``closure`` re-evaluates the loss."""
         loss = None
         if closure is not None:
