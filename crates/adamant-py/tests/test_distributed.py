@@ -1,10 +1,10 @@
 """``torch.distributed``: two processes on loopback (gloo). ``ZeroRedundancyOptimizer`` over
 ``adamant.torch.Adam``/``AdamW`` gives the same weights, bit for bit, as plain DDP with the same
 optimizer after 20 steps (uneven parameter sizes, a group whose shard is empty on one rank,
-bfloat16 parameters with float32 master weights and state beside float32 ones, and
-``parameters_as_bucket_view``), and its consolidated state dict resumes a single process for 5
-more steps exactly as the uninterrupted run goes on. (ZeRO itself takes one dtype of
-parameters per process.)"""
+``parameters_as_bucket_view``, and mixed dtypes as ZeRO allows them: it refuses parameters of
+two dtypes in one optimizer, so the mix is bfloat16 parameters with float32 master weights and
+float32 state), and its consolidated state dict resumes a single process for 5 more steps
+exactly as the uninterrupted run goes on."""
 
 from __future__ import annotations
 

@@ -108,3 +108,22 @@ def test_an_mxnet_scheduler_resumes_where_it_was() -> None:
         return at.Adam(p, rule="mxnet", lr_scheduler=sched)
 
     resume_equals_uninterrupted(make, torch.float32)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(lr=1e-3, weight_decay=0.01),
+    dict(rule="mxnet", weight_decay=0.01, lr_scheduler=adamant.lr_scheduler.FactorScheduler(step=10, base_lr=0.01)),
+], ids=["torch", "mxnet-scheduler"])
+def test_distributed_checkpointing_initialises_state_without_moving_a_weight(kwargs: dict[str, Any]) -> None:
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict, set_optimizer_state_dict
+
+    model = mlp()
+    opt = at.Adam(model.parameters(), **kwargs)
+    before = twin(model)
+    state = get_optimizer_state_dict(model, opt)  # a step at lr 0 on zero gradients, state being empty
+    for (name, a), b in zip(model.named_parameters(), before.parameters()):
+        assert torch.equal(a, b), f"{name} moved"
+    assert set(state["state"]) == {name for name, _ in model.named_parameters()}
+    set_optimizer_state_dict(model, opt, state)
+    run(model, opt, X, Y, 2)
+    assert all(int(s["step"]) == 3 for s in opt.state.values())

@@ -190,7 +190,11 @@ class _AdamFamily(torch.optim.Optimizer):
             engine = self._engine(group)
             rescale = float(group["rescale_grad"]) * inv_scale
             entry = buckets.setdefault(id(engine), (engine, [], rescale))
-            lr = _number(group["lr_mult"]) if self._lr_scheduler is not None else _number(group["lr"])
+            lr = _number(group["lr"])
+            if self._lr_scheduler is not None and lr != 0.0:
+                # The scheduler's rate times the group's multiplier; a group whose lr is 0 stays
+                # still (torch.distributed.checkpoint initialises state by such a step).
+                lr = _number(group["lr_mult"])
             entry[1].append((group["params"], lr, float(group["weight_decay"])))
         for engine, groups, rescale in buckets.values():
             engine.set_rescale_grad(rescale)
