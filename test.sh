@@ -11,11 +11,14 @@ cd "$(dirname "$0")"
 cargo test --workspace --locked
 
 venv="$(realpath -m "${ADAMANT_VENV:-.venv}")"
+pip_output=--quiet
 if [ ! -x "$venv/bin/python" ]; then
+    echo "test.sh: making $venv with what the Python tests need (PyTorch is about 5 GB)" >&2
     python3 -m venv "$venv"
+    pip_output=--progress-bar=off
 fi
 python="$venv/bin/python"
-"$python" -m pip install --quiet --disable-pip-version-check "maturin>=1.5,<2" "numpy>=1.21" "pytest>=7" \
+"$python" -m pip install "$pip_output" --disable-pip-version-check "maturin>=1.5,<2" "numpy>=1.21" "pytest>=7" \
     "torch>=2.1" "scikit-learn>=1.0" "mypy>=1.8"
 
 # The extension's own checks and Rust unit tests (it is outside the Cargo workspace).

@@ -1,8 +1,10 @@
 """Train a small MLP on scikit-learn's handwritten digits with adamant.torch.Adam.
 
-    python examples/digits_mlp.py                 # PyTorch's Adam arithmetic (rule="torch")
-    python examples/digits_mlp.py --rule mxnet    # MXNet's, bit for bit
-    python examples/digits_mlp.py --compare       # torch.optim.Adam alongside, same seed
+    python crates/adamant-py/examples/digits_mlp.py               # PyTorch's Adam arithmetic (rule="torch")
+    python crates/adamant-py/examples/digits_mlp.py --rule mxnet  # MXNet's, bit for bit
+    python crates/adamant-py/examples/digits_mlp.py --compare     # torch.optim.Adam alongside, same seed
+
+(from the repository's root, with the Python of `.venv` after `./test.sh`: `.venv/bin/python`).
 
 Prints the training loss and the test accuracy after every epoch (about 97% after 30 epochs;
 a few seconds on a laptop CPU).
@@ -60,10 +62,17 @@ def main() -> None:
             lambda params: adamant.torch.Adam(params, lr=args.lr, rule=args.rule)}
     if args.compare:
         runs["torch.optim.Adam"] = lambda params: torch.optim.Adam(params, lr=args.lr)
+    histories = []
     for name, make in runs.items():
         print(name)
-        for epoch, (loss, accuracy) in enumerate(train(make, args.epochs), 1):
+        histories.append(train(make, args.epochs))
+        for epoch, (loss, accuracy) in enumerate(histories[-1], 1):
             print(f"  epoch {epoch:3d}  loss {loss:.4f}  test accuracy {accuracy:.2%}")
+    if len(histories) == 2:
+        gap = max(abs(a[0] - b[0]) for a, b in zip(*histories))
+        same = sum(a[1] == b[1] for a, b in zip(*histories))
+        print(f"largest difference in an epoch's loss: {gap:.2e}; the same test accuracy in {same} of "
+              f"{args.epochs} epochs")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """A bag-of-words classifier whose 100,000-word embedding table gets sparse gradients.
 
-    python examples/sparse_embedding.py
+    python crates/adamant-py/examples/sparse_embedding.py    (from the repository's root)
 
 ``nn.EmbeddingBag(sparse=True)`` makes a sparse COO gradient listing the words of the batch
 (uncoalesced, with repeats). One ``adamant.torch.Adam`` steps the whole model: the table

@@ -3,11 +3,9 @@
 
 use adamant::DType;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
 
 use crate::errors::{refused, to_py};
-use crate::scheduler::LrScheduler;
-use crate::torch_step;
+use crate::torch_known::Cache;
 
 /// An optimizer of the registry (`adam`, `adamw`), configured from JSON with MXNet's names.
 #[pyclass(module = "adamant._adamant")]
@@ -16,7 +14,7 @@ pub struct Optimizer {
     /// Its own pool, when it was given a thread count.
     pub pool: Option<rayon::ThreadPool>,
     /// What the torch step keeps between steps.
-    pub torch: torch_step::Cache,
+    pub torch: Cache,
 }
 
 /// A dtype by its NumPy / PyTorch name.
@@ -54,7 +52,7 @@ impl Optimizer {
         let config: serde_json::Value =
             serde_json::from_str(config_json).map_err(|e| refused(format!("configuration: {e}")))?;
         let inner = adamant::create(name, &config).map_err(to_py)?;
-        let mut optimizer = Optimizer { inner, pool: None, torch: torch_step::Cache::default() };
+        let mut optimizer = Optimizer { inner, pool: None, torch: Cache::default() };
         optimizer.set_threads(threads)?;
         Ok(optimizer)
     }
@@ -97,26 +95,5 @@ impl Optimizer {
     /// Sets `rescale_grad` for the steps to come (a loss scale's `1 / scale` folded in).
     fn set_rescale_grad(&mut self, rescale_grad: f64) -> PyResult<()> {
         self.inner.set_rescale_grad(rescale_grad).map_err(to_py)
-    }
-
-    /// One step of PyTorch parameters: `groups` is a list of `(params, lr, weight_decay)`;
-    /// `state` maps a parameter to its dict of state tensors (`step` and the layout's arrays).
-    /// With `scheduler` (MXNet's), a group's `lr` multiplies its rate at `num_update`, the
-    /// largest update count once this step is counted. Parameters without a gradient are
-    /// skipped. Returns the parameters whose state is missing or incomplete, stepping nothing,
-    /// or an empty list once the step is taken; and the largest update count. Everything is
-    /// checked before anything changes; the GIL is released during the arithmetic.
-    #[pyo3(signature = (groups, state, scheduler = None, num_update = 0))]
-    fn torch_step<'py>(
-        &mut self,
-        py: Python<'py>,
-        groups: &Bound<'py, PyList>,
-        state: &Bound<'py, PyDict>,
-        scheduler: Option<PyRefMut<'py, LrScheduler>>,
-        num_update: u64,
-    ) -> PyResult<(Bound<'py, PyList>, u64)> {
-        let mut scheduler = scheduler;
-        let scheduler = scheduler.as_mut().map(|s| &mut s.inner);
-        torch_step::step(self, py, groups, state, scheduler, num_update)
     }
 }

@@ -1,137 +1,29 @@
 //! One optimizer step over PyTorch parameters, gradients and state tensors, in place: every
-//! tensor is checked (device, layout, dtype, shape, strides, alignment, overlaps) before any
-//! memory is touched, then the library's counted batch step runs on their memory with the GIL
-//! released, and the step counters and autograd version counters advance.
-//!
-//! A step of 100,000 small tensors must not pay 100,000 full checks in Python calls, so what
-//! was checked is kept ([`Cache`]) and re-checked cheaply at each step: a parameter by the
-//! address of its data (its storage is held, so that an address cannot be reused while it is
-//! known), its state by the identity of the state dict and of every tensor in it, found by one
-//! walk over the optimizer's state (no per-parameter hashing in Python). Gradients are new at
-//! every step and are checked every time.
+//! tensor of every group is checked (device, layout, dtype, shape, strides, alignment,
+//! overlaps), and so is every step's arithmetic, before any memory is touched; then the
+//! library's counted batch steps run on their memory with the GIL released, and the step
+//! counters and autograd's version counters advance. The groups come in buckets, one per
+//! configuration (one Rust optimizer each); the step is one transaction over all of them.
 
+use std::borrow::Borrow;
 use std::ops::Range;
 
-use adamant::{DType, Grad, Param, ParamStep, RowSparseRef, StateMut, TensorMut, TensorRef, MASTER};
+use adamant::{Grad, Param, ParamStep, RowSparseRef, StateMut, TensorMut, TensorRef};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use pyo3::{intern, Py};
-use rustc_hash::FxHashMap;
 
 use crate::errors::{refused, to_py};
 use crate::optimizer::{on_pool, Optimizer};
-use crate::raw::Raw;
-use crate::torch_tensors::{dense, is_float32, step_counter, Dense, Torch};
-
-/// The most state arrays a parameter has (AMSGrad's three and a master copy).
-const MAX_ARRAYS: usize = adamant::MAX_STATE_ARRAYS;
-
-/// What a step keeps of the tensors it checked, for the next step.
-#[derive(Default)]
-pub struct Cache {
-    /// The parameters checked, in the order of the last step (the next step's is normally the
-    /// same, so that a parameter is found at its position, without hashing).
-    params: Vec<Known>,
-    /// Each known parameter's position in `params`, by the address of its object.
-    positions: FxHashMap<usize, usize>,
-    /// The parameters of the last step, in order, by address: while they and their memory are
-    /// unchanged, the written ranges checked then need no new sort.
-    last_order: Vec<usize>,
-    /// The last step's written ranges, sorted by start, with their parameter's position.
-    written: Vec<(usize, usize, usize)>,
-    /// Bumped at every step, to tell which states the walk over the state dict saw.
-    generation: u64,
-}
-
-impl Cache {
-    /// The position of the parameter whose object is at `key`, looked for first at `guess`.
-    fn position(&self, key: usize, guess: usize) -> Option<usize> {
-        match self.params.get(guess) {
-            Some(k) if k.key == key => Some(guess),
-            _ => self.positions.get(&key).copied(),
-        }
-    }
-
-    /// Forgets the parameters this step did not have (and releases their memory) once they
-    /// are most of what is known: parameters removed from the optimizer, or replaced.
-    fn forget_unused(&mut self, stepped: usize) {
-        if self.params.len() <= stepped.saturating_mul(2).saturating_add(64) {
-            return;
-        }
-        let generation = self.generation;
-        self.params.retain(|k| k.used == generation);
-        self.positions = self.params.iter().enumerate().map(|(at, k)| (k.key, at)).collect();
-        self.last_order.clear();
-    }
-
-    /// Keeps `known`, replacing what was at `position`; returns where it is.
-    fn insert(&mut self, known: Known, position: Option<usize>) -> usize {
-        let key = known.key;
-        match position {
-            Some(at) => {
-                self.params[at] = known;
-                at
-            }
-            None => {
-                self.params.push(known);
-                self.positions.insert(key, self.params.len() - 1);
-                self.params.len() - 1
-            }
-        }
-    }
-}
-
-/// A parameter as last checked.
-struct Known {
-    /// The address of the parameter object (its key).
-    key: usize,
-    /// The parameter object, kept so that its address stays its key.
-    _param: Py<PyAny>,
-    /// Its storage: held, the memory of `weight` stays allocated (and its address unreused).
-    _storage: Py<PyAny>,
-    weight: Dense,
-    contiguous: bool,
-    state: Option<KnownState>,
-    /// The step at which the walk over the state dict last found its state unchanged.
-    seen: u64,
-    /// The last step that had it.
-    used: u64,
-    /// Whether its last gradient was sparse.
-    sparse_grad: bool,
-}
-
-/// A parameter's state as last checked.
-struct KnownState {
-    /// The state dict object: while the optimizer's state maps the parameter to this same dict
-    /// holding these same objects, its tensors are the ones checked.
-    dict: Py<PyAny>,
-    /// The dict's values in its order, held so that their addresses are not reused.
-    values: Vec<Py<PyAny>>,
-    arrays: [(&'static str, Raw); MAX_ARRAYS],
-    count: usize,
-    /// The address of its int64 step counter.
-    step: usize,
-    /// The state tensors' storages, held as the weight's is.
-    _storages: Vec<Py<PyAny>>,
-}
-
-/// A gradient's memory.
-#[derive(Clone, Copy)]
-enum GradMemory {
-    Dense(Raw),
-    /// A sparse COO gradient of an embedding: row ids (int64) and their rows.
-    RowSparse {
-        rows: usize,
-        listed: usize,
-        values: Raw,
-    },
-}
+use crate::torch_grad::{gradient, GradMemory};
+use crate::torch_known::{Cache, Known, KnownState};
+use crate::torch_tensors::Torch;
 
 /// One parameter of the step, checked: where its weight and state are known, and its gradient.
 struct Entry {
-    /// Its position among the step's parameters (errors name it).
+    /// Its position among the optimizer's parameters (errors name it).
     index: usize,
-    /// Its position in the cache.
+    /// Its position in its optimizer's cache.
     slot: usize,
     grad: GradMemory,
     lr: f64,
@@ -155,37 +47,43 @@ impl<'c> Stepped<'c> {
     }
 }
 
-/// The step of `optimizer` over `groups` (`(params, lr, weight_decay)`) with `state`
-/// (parameter -> dict of tensors). With `scheduler`, a group's `lr` multiplies the scheduler's
-/// rate at `num_update` (MXNet's: the largest update count once this step is counted).
-/// Returns the parameters whose state is missing, stepping nothing, or an empty list once the
-/// step is taken, with the largest update count.
-pub fn step<'py>(
-    optimizer: &mut Optimizer,
-    py: Python<'py>,
+/// One bucket's parameters with gradients, checked.
+struct Gathered<'py> {
+    entries: Vec<Entry>,
+    /// The parameters' object addresses, in order.
+    order: Vec<usize>,
+    /// Whether a parameter or a state was checked anew.
+    dirty: bool,
+    /// Per group, the parameters stepped (the group's list when it is all of them).
+    bumped: Vec<Bound<'py, PyAny>>,
+    /// The gradients (and parameters) used, kept referenced through the step.
+    held: Vec<Bound<'py, PyAny>>,
+}
+
+/// Checks the parameters of `groups` (`(params, lr, weight_decay, first_index)`) that have a
+/// gradient, against what `cache` knows; those whose state is missing or incomplete go to
+/// `missing`.
+fn gather<'py>(
+    torch: &Torch,
+    cache: &mut Cache,
+    layout: &dyn Fn(adamant::DType) -> adamant::Layout,
     groups: &Bound<'py, PyList>,
     state: &Bound<'py, PyDict>,
-    scheduler: Option<&mut adamant::LrScheduler>,
-    num_update: u64,
-) -> PyResult<(Bound<'py, PyList>, u64)> {
-    let torch = Torch::get(py)?;
-    let cache = &mut optimizer.torch;
-    cache.generation = cache.generation.wrapping_add(1);
-    walk_state(cache, state);
-    let missing = PyList::empty(py);
-    let mut entries = Vec::new();
-    let mut held: Vec<Bound<'py, PyAny>> = Vec::new();
-    // Per group, its list when every parameter in it is stepped, or the stepped ones.
-    let mut bumped: Vec<Bound<'py, PyAny>> = Vec::new();
-    let mut order = Vec::new();
-    let mut dirty = false;
-    let mut index = 0usize;
+    missing: &Bound<'py, PyList>,
+) -> PyResult<Gathered<'py>> {
+    let py = groups.py();
+    let mut g = Gathered {
+        entries: Vec::new(),
+        order: Vec::new(),
+        dirty: false,
+        bumped: Vec::new(),
+        held: Vec::new(),
+    };
     for group in groups.iter() {
-        let (params, lr, wd): (Bound<'py, PyList>, f64, f64) = group.extract()?;
-        let first = entries.len();
-        for p in params.iter() {
-            let i = index;
-            index += 1;
+        let (params, lr, wd, first): (Bound<'py, PyList>, f64, f64, usize) = group.extract()?;
+        let before = g.entries.len();
+        for (at, p) in params.iter().enumerate() {
+            let index = first.saturating_add(at);
             let grad = p.getattr(intern!(py, "grad"))?;
             if grad.is_none() {
                 continue;
@@ -193,288 +91,215 @@ pub fn step<'py>(
             let key = p.as_ptr() as usize;
             // A tensor without a data pointer (sparse, meta) fails the full check with a reason.
             let ptr = p.call_method0(intern!(py, "data_ptr")).and_then(|v| v.extract::<usize>()).ok();
-            let position = cache.position(key, order.len());
+            let position = cache.position(key, g.order.len());
             let slot = match position {
-                Some(at) if Some(cache.params[at].weight.raw.ptr) == ptr => at,
+                Some(at) if cache.params[at].still(&p, ptr)? => at,
                 _ => {
-                    dirty = true;
-                    cache.insert(known(torch, &p, key, i)?, position)
+                    g.dirty = true;
+                    cache.insert(Known::check(torch, &p, key, index)?, position)
                 }
             };
+            let generation = cache.generation;
             let known = &mut cache.params[slot];
-            known.used = cache.generation;
-            let grad_memory = gradient(torch, &grad, known, i)?;
-            if known.state.as_ref().is_none() || known.seen != cache.generation {
-                known.state = None;
-                match known_state(
-                    optimizer_layout(&*optimizer.inner, known.weight.raw.dtype),
+            known.used = generation;
+            let grad_memory = gradient(torch, &grad, known, index)?;
+            if known.state.is_none() || known.seen != generation {
+                known.state = KnownState::check(
+                    layout(known.weight.raw.dtype),
                     torch,
                     &p,
                     state,
-                    known,
-                    i,
-                )? {
-                    Some(s) => known.state = Some(s),
-                    None => {
-                        missing.append(&p)?;
-                        continue;
-                    }
+                    &known.weight,
+                    index,
+                )?;
+                if known.state.is_none() {
+                    missing.append(&p)?;
+                    continue;
                 }
-                dirty = true;
+                g.dirty = true;
             }
-            order.push(key);
-            entries.push(Entry { index: i, slot, grad: grad_memory, lr, wd });
-            held.push(grad);
-            held.push(p);
+            g.order.push(key);
+            g.entries.push(Entry { index, slot, grad: grad_memory, lr, wd });
+            g.held.push(grad);
+            g.held.push(p);
         }
-        let stepped = entries.len() - first;
+        let stepped = g.entries.len() - before;
         if stepped == params.len() {
-            bumped.push(params.into_any());
+            g.bumped.push(params.into_any());
         } else if stepped > 0 {
             let list: Vec<&Bound<'py, PyAny>> =
-                held[held.len() - 2 * stepped..].iter().skip(1).step_by(2).collect();
-            bumped.push(PyList::new(py, list)?.into_any());
+                g.held[g.held.len() - 2 * stepped..].iter().skip(1).step_by(2).collect();
+            g.bumped.push(PyList::new(py, list)?.into_any());
         }
+    }
+    Ok(g)
+}
+
+/// The counted steps of `stepped`: each parameter's state `step` plus one, which must stay an
+/// int64 count.
+fn counts(stepped: &[Stepped<'_>], entries: &[Entry]) -> PyResult<Vec<ParamStep>> {
+    stepped
+        .iter()
+        .zip(entries)
+        .map(|(s, e)| {
+            // SAFETY: `s.state.step` is the checked address of a live, aligned one-element int64
+            // CPU tensor (its storage is held by the cache, its address re-read this step), read
+            // here with the GIL held.
+            let count = unsafe { std::ptr::read(s.state.step as *const i64) };
+            let t = u64::try_from(count)
+                .ok()
+                .and_then(|c| c.checked_add(1))
+                .filter(|&t| i64::try_from(t).is_ok());
+            t.map(|t| ParamStep { t, lr: e.lr, wd: e.wd }).ok_or_else(|| {
+                refused(format!(
+                    "parameter {}: its state \"step\" is {count}; a step counts from 0 to {}",
+                    e.index,
+                    i64::MAX
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The step of every bucket `(optimizer, rescale_grad, groups)` with `state` (parameter ->
+/// dict of tensors); `groups` as [`gather`] takes them. With `scheduler`, a group's `lr`
+/// multiplies the scheduler's rate at `num_update` (MXNet's: the largest update count once this
+/// step is counted). Returns the parameters whose state is missing, stepping nothing, or an
+/// empty list once the step is taken; and the largest update count. On any error nothing has
+/// changed, the scheduler included.
+pub fn step<'py>(
+    py: Python<'py>,
+    buckets: &Bound<'py, PyList>,
+    state: &Bound<'py, PyDict>,
+    scheduler: Option<&mut adamant::LrScheduler>,
+    num_update: u64,
+) -> PyResult<(Bound<'py, PyList>, u64)> {
+    let torch = Torch::get(py)?;
+    let mut engines = Vec::with_capacity(buckets.len());
+    let mut group_lists = Vec::with_capacity(buckets.len());
+    let mut rescales = Vec::with_capacity(buckets.len());
+    for bucket in buckets.iter() {
+        let (engine, rescale, groups): (Bound<'py, Optimizer>, f64, Bound<'py, PyList>) = bucket.extract()?;
+        let engine = engine.try_borrow_mut().map_err(|_| {
+            refused("an optimizer is stepped twice at once (from two threads, or twice in one step)")
+        })?;
+        engines.push(engine);
+        group_lists.push(groups);
+        rescales.push(rescale);
+    }
+    let mut parts: Vec<_> = engines
+        .iter_mut()
+        .map(|e| {
+            let Optimizer { inner, pool, torch: cache } = &mut **e;
+            (inner, &*pool, cache)
+        })
+        .collect();
+    let missing = PyList::empty(py);
+    let mut gathered = Vec::with_capacity(parts.len());
+    for ((inner, _, cache), groups) in parts.iter_mut().zip(&group_lists) {
+        cache.generation = cache.generation.wrapping_add(1);
+        cache.walk_state(state)?;
+        let layout = |dtype| inner.layout(dtype);
+        gathered.push(gather(torch, cache, &layout, groups, state, &missing)?);
     }
     if !missing.is_empty() {
-        cache.forget_unused(entries.len());
+        for ((_, _, cache), g) in parts.iter_mut().zip(&gathered) {
+            cache.forget_unused(g.entries.len());
+        }
         return Ok((missing, num_update));
     }
-    let Optimizer { inner, pool, torch: cache } = optimizer;
-    let stepped: Vec<Stepped<'_>> = entries.iter().map(|e| Stepped::of(&cache.params, e)).collect();
-    check_overlaps(&mut cache.written, &mut cache.last_order, &stepped, order, dirty)?;
-    let counts: Vec<ParamStep> = stepped
-        .iter()
-        .zip(&entries)
-        .map(|(s, e)| {
-            let step = s.state.step;
-            // SAFETY: `e.step` is the checked address of a live, aligned one-element int64 CPU
-            // tensor (its storage is held by the cache), read here with the GIL held.
-            let count = unsafe { std::ptr::read(step as *const i64) };
-            let t = u64::try_from(count).ok().and_then(|c| c.checked_add(1));
-            t.map(|t| ParamStep { t, lr: e.lr, wd: e.wd })
-                .ok_or_else(|| refused(format!("parameter {}: its state \"step\" is {count}", e.index)))
-        })
-        .collect::<PyResult<_>>()?;
-    let num_update = counts.iter().map(|c| c.t).fold(num_update, u64::max);
-    let mut counts = counts;
+    let mut scheduler = scheduler;
+    let saved = scheduler.as_ref().map(|s| s.state());
+    let stepped = take(py, &mut parts, &gathered, &rescales, scheduler.as_deref_mut(), num_update);
+    let num_update = match stepped {
+        Ok(n) => n,
+        Err(e) => {
+            if let (Some(s), Some(saved)) = (scheduler, saved) {
+                s.restore_state(saved).map_err(to_py)?;
+            }
+            return Err(e);
+        }
+    };
+    // Autograd's version counters: a tensor saved for backward and stepped since is caught.
+    for g in &gathered {
+        for params in &g.bumped {
+            torch.increment_version.call1(py, (params,))?;
+        }
+    }
+    for ((_, _, cache), g) in parts.iter_mut().zip(&gathered) {
+        cache.forget_unused(g.entries.len());
+    }
+    Ok((PyList::empty(py), num_update))
+}
+
+type Part<'e> = (&'e mut Box<dyn adamant::Optimizer>, &'e Option<rayon::ThreadPool>, &'e mut Cache);
+
+/// Checks the gathered buckets as a whole (overlaps, counts, the arithmetic), then steps them
+/// all and advances their counts; returns the largest update count.
+fn take(
+    py: Python<'_>,
+    parts: &mut [Part<'_>],
+    gathered: &[Gathered<'_>],
+    rescales: &[f64],
+    scheduler: Option<&mut adamant::LrScheduler>,
+    num_update: u64,
+) -> PyResult<u64> {
+    let mut inners = Vec::with_capacity(parts.len());
+    let mut stepped_all = Vec::with_capacity(parts.len());
+    for ((inner, pool, cache), g) in parts.iter_mut().zip(gathered) {
+        let Cache { params, written, last_order, .. } = &mut **cache;
+        let stepped: Vec<Stepped<'_>> = g.entries.iter().map(|e| Stepped::of(params, e)).collect();
+        if gathered.len() == 1 {
+            check_overlaps(written, last_order, &stepped, g.order.clone(), g.dirty)?;
+        }
+        stepped_all.push(stepped);
+        inners.push((inner.as_mut(), *pool));
+    }
+    if gathered.len() > 1 {
+        // Buckets may share memory with each other (one tensor in two groups): all at once.
+        let all: Vec<&Stepped<'_>> = stepped_all.iter().flatten().collect();
+        check_overlaps_of(&all)?;
+    }
+    let mut counts_all = Vec::with_capacity(gathered.len());
+    for (stepped, g) in stepped_all.iter().zip(gathered) {
+        counts_all.push(counts(stepped, &g.entries)?);
+    }
+    let num_update = counts_all.iter().flatten().map(|c| c.t).fold(num_update, u64::max);
     if let Some(scheduler) = scheduler {
         let rate = scheduler.lr(num_update);
-        counts.iter_mut().for_each(|c| c.lr *= rate);
+        counts_all.iter_mut().flatten().for_each(|c| c.lr *= rate);
     }
-    let result = py.detach(|| {
-        let (mut params, mut states) = views(&stepped)?;
-        on_pool(pool, inner.as_mut(), |o| o.update_counted(&mut params, &mut states, &counts))
-    });
-    result.map_err(to_py)?;
-    for (s, c) in stepped.iter().zip(&counts) {
-        // SAFETY: as for the read above; the step succeeded, so the count advances to `t`.
-        unsafe { std::ptr::write(s.state.step as *mut i64, i64::try_from(c.t).unwrap_or(i64::MAX)) };
+    for ((inner, _), &rescale) in inners.iter_mut().zip(rescales) {
+        inner.set_rescale_grad(rescale).map_err(to_py)?;
     }
-    // Autograd's version counters: a tensor saved for backward and stepped since is caught.
-    for params in bumped {
-        torch.increment_version.call1(py, (params,))?;
-    }
-    // After the step: it names parameters by their slots.
-    cache.forget_unused(entries.len());
-    Ok((missing, num_update))
-}
-
-/// The layout of `optimizer`'s state for weights of `dtype`.
-fn optimizer_layout(optimizer: &dyn adamant::Optimizer, dtype: DType) -> adamant::Layout {
-    optimizer.layout(dtype)
-}
-
-/// Marks every known state that the optimizer's state still maps to the same dict object,
-/// walking the state once by address, without hashing keys or touching the objects.
-fn walk_state(cache: &mut Cache, state: &Bound<'_, PyDict>) {
-    let mut at: pyo3::ffi::Py_ssize_t = 0;
-    let (mut key, mut value) = (std::ptr::null_mut(), std::ptr::null_mut());
-    let mut position = 0;
-    // SAFETY: `state` is a live dict held by the caller, iterated with the GIL held and not
-    // changed meanwhile; `PyDict_Next` hands out borrowed pointers, only compared here.
-    while unsafe { pyo3::ffi::PyDict_Next(state.as_ptr(), &mut at, &mut key, &mut value) } != 0 {
-        if let Some(slot) = cache.position(key as usize, position) {
-            let known = &mut cache.params[slot];
-            if known.state.as_ref().is_some_and(|s| s.dict.as_ptr() == value && holds(value, &s.values)) {
-                known.seen = cache.generation;
+    let several = inners.len() > 1;
+    let result = py.detach(|| -> adamant::Result<()> {
+        let mut batches = Vec::with_capacity(stepped_all.len());
+        for stepped in &stepped_all {
+            batches.push(views(stepped)?);
+        }
+        if several {
+            for ((inner, _), ((params, states), counts)) in
+                inners.iter_mut().zip(batches.iter().zip(&counts_all))
+            {
+                inner.check_counted(params, states, counts)?;
             }
         }
-        position += 1;
-    }
-}
-
-/// Whether the dict at `dict` holds exactly `values`, in order (a tensor replaced by another
-/// is a state to check again), compared by address.
-fn holds(dict: *mut pyo3::ffi::PyObject, values: &[Py<PyAny>]) -> bool {
-    let mut at: pyo3::ffi::Py_ssize_t = 0;
-    let (mut key, mut value) = (std::ptr::null_mut(), std::ptr::null_mut());
-    let mut expected = values.iter();
-    // SAFETY: `dict` is a live dict (a value of the state dict being walked, with the GIL held);
-    // the borrowed pointers are only compared.
-    while unsafe { pyo3::ffi::PyDict_Next(dict, &mut at, &mut key, &mut value) } != 0 {
-        if expected.next().map(Py::as_ptr) != Some(value) {
-            return false;
+        for ((inner, pool), ((params, states), counts)) in
+            inners.iter_mut().zip(batches.iter_mut().zip(&counts_all))
+        {
+            on_pool(pool, &mut **inner, |o| o.update_counted(params, states, counts))?;
+        }
+        Ok(())
+    });
+    result.map_err(to_py)?;
+    for (stepped, counts) in stepped_all.iter().zip(&counts_all) {
+        for (s, c) in stepped.iter().zip(counts) {
+            // SAFETY: as for the read in `counts`; the step succeeded, and `t` fits an int64.
+            unsafe { std::ptr::write(s.state.step as *mut i64, i64::try_from(c.t).unwrap_or(i64::MAX)) };
         }
     }
-    expected.next().is_none()
-}
-
-/// Parameter `p` checked in full.
-fn known(torch: &Torch, p: &Bound<'_, PyAny>, key: usize, index: usize) -> PyResult<Known> {
-    let py = p.py();
-    let weight = dense(torch, p, &|| format!("parameter {index}"))?;
-    let storage = p.call_method0(intern!(py, "untyped_storage"))?.unbind();
-    let contiguous = weight.contiguous();
-    Ok(Known {
-        key,
-        _param: p.clone().unbind(),
-        _storage: storage,
-        weight,
-        contiguous,
-        state: None,
-        seen: 0,
-        used: 0,
-        sparse_grad: false,
-    })
-}
-
-/// The gradient of `known`'s parameter, checked: a dense one has the parameter's shape and
-/// strides (its dtype and device PyTorch checks when it is set); a sparse one is an embedding's.
-fn gradient(torch: &Torch, grad: &Bound<'_, PyAny>, known: &mut Known, index: usize) -> PyResult<GradMemory> {
-    let py = grad.py();
-    // An embedding's gradient is sparse at every step: asked first, it spares the exception
-    // that `data_ptr` raises for it.
-    let is_sparse = || -> PyResult<bool> { grad.getattr(intern!(py, "is_sparse"))?.is_truthy() };
-    if known.sparse_grad && is_sparse()? {
-        return row_sparse(torch, grad, &known.weight, index);
-    }
-    // The common case in three calls: a contiguous parameter and a contiguous gradient of as
-    // many elements. (A sparse gradient has no data pointer.) Otherwise every attribute is
-    // compared.
-    let ptr = grad.call_method0(intern!(py, "data_ptr")).and_then(|v| v.extract::<usize>());
-    let Ok(ptr) = ptr else {
-        if is_sparse()? {
-            known.sparse_grad = true;
-            return row_sparse(torch, grad, &known.weight, index);
-        }
-        return Err(ptr.err().unwrap_or_else(|| refused("data_ptr failed")));
-    };
-    known.sparse_grad = false;
-    let weight = &known.weight;
-    let contiguous = grad.call_method0(intern!(py, "is_contiguous"))?;
-    let raw = Raw { ptr, dtype: weight.raw.dtype, len: weight.raw.len };
-    if known.contiguous
-        && contiguous.is_truthy()?
-        && grad.call_method0(intern!(py, "numel"))?.extract::<usize>()? == weight.raw.len
-        && raw.aligned()
-    {
-        return Ok(GradMemory::Dense(raw));
-    }
-    let g = dense(torch, grad, &|| format!("parameter {index}'s gradient"))?;
-    if g.raw.dtype != weight.raw.dtype || g.shape != weight.shape || g.strides != weight.strides {
-        return Err(refused(format!(
-            "parameter {index}'s gradient is {} {:?} with strides {:?}; the parameter is {} {:?} with \
-             strides {:?}",
-            g.raw.dtype, g.shape, g.strides, weight.raw.dtype, weight.shape, weight.strides
-        )));
-    }
-    Ok(GradMemory::Dense(g.raw))
-}
-
-/// The state of parameter `p` checked in full against `layout`, or `None` when it is missing
-/// or incomplete.
-fn known_state(
-    layout: adamant::Layout,
-    torch: &Torch,
-    p: &Bound<'_, PyAny>,
-    state: &Bound<'_, PyDict>,
-    known: &Known,
-    index: usize,
-) -> PyResult<Option<KnownState>> {
-    let py = p.py();
-    let param = || format!("parameter {index}");
-    let Some(st) = state.get_item(p)? else { return Ok(None) };
-    let dict =
-        st.cast::<PyDict>().map_err(|_| refused(format!("parameter {index}: its state is not a dict")))?;
-    let Some(step_tensor) = dict.get_item(intern!(py, "step"))? else { return Ok(None) };
-    let step = step_counter(torch, &step_tensor, &param)?;
-    let mut storages = vec![step_tensor.call_method0(intern!(py, "untyped_storage"))?.unbind()];
-    let weight = &known.weight;
-    let mut arrays = [("", Raw { ptr: 0, dtype: DType::F32, len: 0 }); MAX_ARRAYS];
-    let mut count = 0;
-    for name in layout.names() {
-        let Some(t) = dict.get_item(name)? else { return Ok(None) };
-        let what = || format!("parameter {index}'s state {name:?}");
-        let array = dense(torch, &t, &what)?;
-        let dtype = if name == MASTER { DType::F32 } else { layout.dtype };
-        if name == MASTER && !is_float32(torch, &t)? || array.raw.dtype != dtype {
-            return Err(refused(format!("{} is {}, this optimizer keeps {dtype}", what(), array.raw.dtype)));
-        }
-        if array.shape != weight.shape || array.strides != weight.strides {
-            return Err(refused(format!(
-                "{} has shape {:?} and strides {:?}; the parameter has {:?} and {:?}",
-                what(),
-                array.shape,
-                array.strides,
-                weight.shape,
-                weight.strides
-            )));
-        }
-        storages.push(t.call_method0(intern!(py, "untyped_storage"))?.unbind());
-        if let Some(slot) = arrays.get_mut(count) {
-            *slot = (name, array.raw);
-        }
-        count += 1;
-    }
-    let values = dict.values().iter().map(Bound::unbind).collect();
-    Ok(Some(KnownState { dict: st.unbind(), values, arrays, count, step, _storages: storages }))
-}
-
-/// A sparse COO gradient with one sparse dimension (an embedding's), uncoalesced as autograd
-/// makes it: its row ids and their rows, used in place.
-fn row_sparse(torch: &Torch, grad: &Bound<'_, PyAny>, weight: &Dense, index: usize) -> PyResult<GradMemory> {
-    let py = grad.py();
-    let what = || format!("parameter {index}'s sparse gradient");
-    let sparse_dim: usize = grad.call_method0(intern!(py, "sparse_dim"))?.extract()?;
-    if sparse_dim != 1 || weight.shape.is_empty() {
-        return Err(refused(format!(
-            "{} has {sparse_dim} sparse dimensions; adamant takes row-sparse gradients (1)",
-            what()
-        )));
-    }
-    if !weight.contiguous() {
-        return Err(refused(format!("parameter {index} has a sparse gradient but is not contiguous")));
-    }
-    let indices = grad.call_method0(intern!(py, "_indices"))?;
-    let values = dense(torch, &grad.call_method0(intern!(py, "_values"))?, &what)?;
-    let idx_dtype = indices.getattr(intern!(py, "dtype"))?;
-    let idx_shape: Vec<usize> = indices.getattr(intern!(py, "shape"))?.extract()?;
-    let idx_strides: Vec<isize> = indices.call_method0(intern!(py, "stride"))?.extract()?;
-    let listed = idx_shape.get(1).copied().unwrap_or(0);
-    let ids_contiguous = idx_shape.len() == 2 && (listed <= 1 || idx_strides[1] == 1);
-    if !idx_dtype.is(torch.int64()) || !ids_contiguous {
-        return Err(refused(format!(
-            "{} has row ids of dtype {idx_dtype} and strides {idx_strides:?}",
-            what()
-        )));
-    }
-    let rows: usize = indices.call_method0(intern!(py, "data_ptr"))?.extract()?;
-    let mut expected = vec![listed];
-    expected.extend_from_slice(&weight.shape[1..]);
-    if values.raw.dtype != weight.raw.dtype || values.shape != expected || !values.contiguous() {
-        return Err(refused(format!(
-            "{} has values {} {:?}; rows of the parameter ({} {expected:?}, contiguous) were expected",
-            what(),
-            values.raw.dtype,
-            values.shape,
-            weight.raw.dtype
-        )));
-    }
-    if listed > 0 && !rows.is_multiple_of(8) {
-        return Err(refused(format!("{}'s row ids are not aligned", what())));
-    }
-    Ok(GradMemory::RowSparse { rows, listed, values: values.raw })
+    Ok(num_update)
 }
 
 /// The byte ranges an entry writes: its weight, state arrays and step counter.
@@ -500,10 +325,10 @@ fn read_by(e: &Stepped<'_>) -> [Range<usize>; 2] {
 /// or a gradient: the same memory would be updated twice (a parameter listed twice), or read
 /// while it is written. The sorted written ranges are kept while the parameters and their
 /// memory stay as they were; gradients are searched in them at every step.
-fn check_overlaps(
+fn check_overlaps<'c, E: Borrow<Stepped<'c>>>(
     kept: &mut Vec<(usize, usize, usize)>,
     last_order: &mut Vec<usize>,
-    entries: &[Stepped<'_>],
+    entries: &[E],
     order: Vec<usize>,
     dirty: bool,
 ) -> PyResult<()> {
@@ -515,7 +340,7 @@ fn check_overlaps(
     };
     if dirty || order != *last_order {
         let mut written: Vec<(usize, usize, usize)> = Vec::new();
-        for e in entries {
+        for e in entries.iter().map(Borrow::borrow) {
             written.extend(written_by(e).filter(|r| !r.is_empty()).map(|r| (r.start, r.end, e.index)));
         }
         written.sort_unstable();
@@ -526,7 +351,7 @@ fn check_overlaps(
         *kept = written;
         *last_order = order;
     }
-    for e in entries {
+    for e in entries.iter().map(Borrow::borrow) {
         for r in read_by(e).into_iter().filter(|r| !r.is_empty()) {
             let at = kept.partition_point(|&(start, _, _)| start < r.end);
             if let Some(&(_, end, owner)) = at.checked_sub(1).and_then(|k| kept.get(k)) {
@@ -537,6 +362,11 @@ fn check_overlaps(
         }
     }
     Ok(())
+}
+
+/// [`check_overlaps`] of entries from several buckets, with nothing kept.
+fn check_overlaps_of(entries: &[&Stepped<'_>]) -> PyResult<()> {
+    check_overlaps(&mut Vec::new(), &mut Vec::new(), entries, Vec::new(), true)
 }
 
 /// The library's views of the entries' memory.

@@ -49,6 +49,11 @@ impl Torch {
         &self.int64
     }
 
+    /// The `torch` dtype object of `dtype`.
+    pub fn dtype_object(&self, dtype: DType) -> Option<&Py<PyAny>> {
+        self.dtypes.iter().find(|(_, d)| *d == dtype).map(|(object, _)| object)
+    }
+
     /// The dtype of `t`, if adamant steps it.
     fn dtype_of(&self, t: &Bound<'_, PyAny>) -> PyResult<Option<DType>> {
         let dtype = t.getattr(intern!(t.py(), "dtype"))?;
@@ -119,6 +124,15 @@ pub fn dense(torch: &Torch, t: &Bound<'_, PyAny>, what: &dyn Fn() -> String) -> 
             )));
         }
     };
+    for (bit, undo) in [("is_neg", "resolve_neg"), ("is_conj", "resolve_conj")] {
+        if t.call_method0(bit)?.is_truthy()? {
+            return Err(refused(format!(
+                "{} is a view whose values are negated or conjugated lazily ({bit}); its memory \
+                 holds other values: pass .{undo}()",
+                what()
+            )));
+        }
+    }
     let shape: Vec<usize> = t.getattr(intern!(py, "shape"))?.extract()?;
     let strides: Vec<isize> = t.call_method0(intern!(py, "stride"))?.extract()?;
     let ptr: usize = t.call_method0(intern!(py, "data_ptr"))?.extract()?;
@@ -128,6 +142,12 @@ pub fn dense(torch: &Torch, t: &Bound<'_, PyAny>, what: &dyn Fn() -> String) -> 
         return Err(refused(format!(
             "{} has strides {strides:?} for shape {shape:?}: its memory has gaps or repeats (a slice \
              or an expanded view); step a contiguous tensor",
+            what()
+        )));
+    }
+    if ptr == 0 && len > 0 {
+        return Err(refused(format!(
+            "{} has no memory of its own (a ZeroTensor of autograd, say); pass .clone()",
             what()
         )));
     }

@@ -34,6 +34,9 @@ fn array(a: &Bound<'_, PyAny>, what: &dyn Fn() -> String, write: bool) -> PyResu
             )))
         }
     };
+    if descr.is_native_byteorder() == Some(false) {
+        return Err(refused(format!("{} has dtype {descr}, not in this machine's byte order", what())));
+    }
     if !a.is_c_contiguous() {
         return Err(refused(format!("{} is not C-contiguous; pass np.ascontiguousarray(...)", what())));
     }
@@ -77,7 +80,8 @@ fn entry(item: &Bound<'_, PyAny>) -> PyResult<Entry> {
                 .cast::<PyUntypedArray>()
                 .map_err(|_| refused(format!("{} are not a numpy array", ids_what())))?;
             let descr = ids.dtype();
-            let int64 = descr.kind() == b'i' && descr.itemsize() == 8;
+            let int64 =
+                descr.kind() == b'i' && descr.itemsize() == 8 && descr.is_native_byteorder() != Some(false);
             if !(int64 && ids.is_c_contiguous() && ids.ndim() == 1) {
                 return Err(refused(format!(
                     "{} must be a contiguous 1-d int64 array, not {descr}",

@@ -123,3 +123,19 @@ def test_mxnet_scheduler_tables_through_the_python_classes(case: dict[str, Any])
     assert type(sched).__name__.lower().startswith(spec["type"])
     for call in case["calls"]:
         assert sched(call["num_update"]) == call["lr"], f"at num_update {call['num_update']}"
+
+
+def test_arrays_in_the_other_byte_order_are_refused() -> None:
+    updater = adamant.Updater(adamant.create("adam"))
+    w = np.ones(4, ">f4")
+    with pytest.raises(adamant.AdamantError, match="byte order"):
+        updater.update([(0, w, np.ones(4, ">f4"))])
+    assert (w == 1).all()
+    rows = np.array([1], ">i8")
+    with pytest.raises(adamant.AdamantError, match="int64"):
+        updater.update([(0, np.ones((3, 2), np.float32), (rows, np.ones((1, 2), np.float32)))])
+
+
+def test_a_scheduler_argument_that_is_nan_is_named() -> None:
+    with pytest.raises(adamant.AdamantError, match="factor"):
+        lr_scheduler.FactorScheduler(10, factor=float("nan"))

@@ -4,6 +4,8 @@ with an ``AdamantError`` that says why, and nothing changes: weights, states, st
 from __future__ import annotations
 
 import copy
+import re
+import threading
 from typing import Any, Callable
 
 import pytest
@@ -117,13 +119,133 @@ def test_options_adamant_cannot_honour_are_refused() -> None:
         (dict(differentiable=True), "differentiable=True"),
         (dict(rule="jax"), "rule='jax'"),
         (dict(lr_scheduler=adamant.lr_scheduler.CosineScheduler(10)), "lr_scheduler is MXNet's"),
+        (dict(rule="mxnet", amsgrad=True), "amsgrad=True is PyTorch's"),
+        # MXNet's options under PyTorch's rule are refused, not ignored.
+        (dict(clip_gradient=1.0), "clip_gradient"),
+        (dict(wd_order="before_clip"), "wd_order"),
+        (dict(half_math="per_op"), "half_math"),
+        # PyTorch's own checks, and adamant's options.
+        (dict(lr=-1.0), "lr=-1.0"),
+        (dict(lr=float("nan")), "lr=nan"),
+        (dict(lr="0.1"), "lr='0.1'"),
+        (dict(lr=torch.tensor([0.1, 0.2])), "lr is a tensor of 2 elements"),
+        (dict(weight_decay=-1.0), "weight_decay=-1.0"),
+        (dict(weight_decay=float("nan")), "weight_decay=nan"),
+        (dict(threads=-1), "threads=-1"),
+        (dict(threads=1.5), "threads=1.5"),
+        (dict(begin_num_update=-1), "begin_num_update=-1"),
     ]:
-        with pytest.raises(adamant.AdamantError, match=says):
+        with pytest.raises(adamant.AdamantError, match=re.escape(says) if "=" in says else says):
             at.Adam(p, **kwargs)
-    opt = at.Adam(p, rule="mxnet", amsgrad=True)
-    p[0].grad = torch.ones(2)
-    with pytest.raises(adamant.AdamantError, match="amsgrad=True is PyTorch's"):
+    with pytest.raises(adamant.AdamantError, match="correct_bias"):
+        at.AdamW(p, correct_bias=False)
+    opt = at.Adam(p)
+    with pytest.raises(adamant.AdamantError, match=re.escape("lr=-0.5")):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(1))], "lr": -0.5})
+    assert len(opt.param_groups) == 1
+
+
+def test_a_group_that_fails_leaves_every_other_group_unstepped() -> None:
+    # Two configurations (two Rust optimizers): the bad gradient of the second is found before
+    # the first steps, and named by its place among all the optimizer's parameters.
+    a, b = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(4, 3))
+    opt = at.Adam([{"params": [a]}, {"params": [b], "betas": (0.8, 0.9)}], lr=0.1)
+    a.grad, b.grad = torch.ones(3), torch.ones(4, 3)
+    opt.step()
+    before = snapshot(opt, [a, b])
+    a.grad, b.grad = torch.ones(3), torch.ones(3, 4).t()
+    with pytest.raises(adamant.AdamantError, match="parameter 1's gradient"):
         opt.step()
+    assert_unchanged(before, opt, [a, b])
+
+
+def test_a_first_step_that_fails_leaves_no_state() -> None:
+    a, b = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(3, dtype=torch.float16))
+    opt = at.Adam([a, b], lr=0.1)
+    a.grad, b.grad = torch.ones(3), torch.ones(3, dtype=torch.float16)
+    with pytest.raises(adamant.AdamantError, match="multi_precision"):
+        opt.step()
+    assert len(opt.state) == 0 and opt.state_dict()["state"] == {}
+
+
+def test_a_failed_step_leaves_the_mxnet_scheduler_where_it_was() -> None:
+    sched = adamant.lr_scheduler.FactorScheduler(step=1, factor=0.5, base_lr=0.1)
+    emb = torch.nn.Embedding(10, 2, sparse=True)
+    opt = at.Adam(emb.parameters(), rule="mxnet", lr_scheduler=sched)
+    emb(torch.tensor([1])).sum().backward()
+    opt.step()
+    state = sched.state()
+    emb.weight.grad = torch.sparse_coo_tensor(torch.tensor([[11]]), torch.ones(1, 2), (10, 2), check_invariants=False)
+    with pytest.raises(adamant.AdamantError):
+        opt.step()
+    assert sched.state() == state
+
+
+def test_tensors_whose_memory_holds_other_values_are_refused() -> None:
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = stepped_once([p])
+    for grad, says in [(torch.conj(torch.tensor([2j])).imag, "is_neg"), (torch._efficientzerotensor(1), "no memory")]:
+        refused(opt, [p], says, lambda: setattr(p, "grad", grad))
+
+
+def test_a_gradient_changed_through_data_is_checked() -> None:
+    p = torch.nn.Parameter(torch.zeros(300, dtype=torch.float64))
+    opt = stepped_once([p])
+    p.grad = torch.ones_like(p)
+    refused(opt, [p], "gradient is float32", lambda: setattr(p.grad, "data", torch.ones(300, dtype=torch.float32)))
+
+
+def test_a_parameter_reviewed_at_the_same_address_is_checked_again() -> None:
+    p = torch.nn.Parameter(torch.ones(3, 4, dtype=torch.float16))
+    opt = stepped_once([p], multi_precision=True)
+    p.data = p.data.view(torch.bfloat16)  # the same memory read as another dtype
+    p.grad = torch.ones(3, 4, dtype=torch.bfloat16)
+    opt.step()
+    assert torch.equal(p.detach(), opt.state[p]["weight32"].to(torch.bfloat16)), "float16 bits were written"
+
+
+def test_a_state_tensor_given_new_memory_is_checked_again() -> None:
+    p = torch.nn.Parameter(torch.zeros(4))
+    opt = stepped_once([p])
+    p.grad = torch.ones(4)
+    opt.state[p]["exp_avg"].resize_(256)
+    with pytest.raises(adamant.AdamantError, match=r"exp_avg.*shape \[256\]"):
+        opt.step()
+    opt.state[p]["exp_avg"] = torch.zeros(4)
+    kept = opt.state[p]["exp_avg_sq"]
+    kept.data = torch.zeros(4)
+    opt.step()
+    assert (opt.state[p]["exp_avg"] != 0).all() and (kept != 0).all(), "the step wrote elsewhere"
+
+
+def test_steps_from_two_threads_run_one_after_another() -> None:
+    params = [torch.nn.Parameter(torch.ones(1000)) for _ in range(50)]
+    opt = at.Adam(params, lr=0.01)
+    errors: list[BaseException] = []
+
+    def steps() -> None:
+        try:
+            for _ in range(20):
+                for q in params:
+                    q.grad = torch.ones_like(q)
+                opt.step()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+    threads = [threading.Thread(target=steps) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert {int(opt.state[q]["step"]) for q in params} == {40}
+
+
+def test_the_step_count_stops_with_an_error_at_the_end_of_int64() -> None:
+    p = torch.nn.Parameter(torch.ones(2))
+    opt = stepped_once([p])
+    opt.state[p]["step"].fill_(2**63 - 1)
+    p.grad = torch.ones(2)
+    refused(opt, [p], "a step counts from 0", lambda: None)
 
 
 def test_sparse_adam_has_no_weight_decay_and_no_amsgrad() -> None:

@@ -127,3 +127,74 @@ def test_distributed_checkpointing_initialises_state_without_moving_a_weight(kwa
     set_optimizer_state_dict(model, opt, state)
     run(model, opt, X, Y, 2)
     assert all(int(s["step"]) == 3 for s in opt.state.values())
+
+
+def test_a_torch_state_becomes_this_optimizers_layout_without_losing_its_count() -> None:
+    # torch.optim.Adam on bfloat16 weights (no master copy), then adamant with master weights;
+    # and its float32 state under MXNet's rule, whose moments are named mean and var.
+    half = mlp(torch.bfloat16)
+    t_opt = torch.optim.Adam(half.parameters(), lr=1e-3, foreach=False)
+    run(half, t_opt, X.bfloat16(), Y, 3)
+    o_opt = at.Adam(half.parameters(), lr=1e-3, multi_precision=True)
+    o_opt.load_state_dict(saved(t_opt))
+    run(half, o_opt, X.bfloat16(), Y, 1)
+    for p in half.parameters():
+        s = o_opt.state[p]
+        assert int(s["step"]) == 4 and s["exp_avg"].dtype == torch.float32 and s["exp_avg"].abs().sum() > 0
+        assert s["weight32"].dtype == torch.float32
+
+    model = mlp()
+    t_opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=False)
+    run(model, t_opt, X, Y, 3)
+    m_opt = at.Adam(model.parameters(), lr=1e-3, rule="mxnet")
+    m_opt.load_state_dict(saved(t_opt))
+    for p in model.parameters():
+        assert torch.equal(m_opt.state[p]["mean"], t_opt.state[p]["exp_avg"])
+        assert int(m_opt.state[p]["step"]) == 3
+
+
+def test_a_step_count_near_the_end_of_int64_loads_exactly() -> None:
+    model = mlp()
+    opt = at.Adam(model.parameters(), lr=1e-3)
+    run(model, opt, X, Y, 1)
+    for state in opt.state.values():
+        state["step"].fill_(2**60 + 2)  # not a float64 either
+    opt2 = at.Adam(twin(model).parameters(), lr=1e-3)
+    opt2.load_state_dict(saved(opt))
+    assert all(int(s["step"]) == 2**60 + 2 for s in opt2.state.values())
+
+
+def hostile(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    model = mlp()
+    opt = at.Adam(model.parameters(), lr=1e-3)
+    run(model, opt, X, Y, 1)
+    state = saved(opt)
+    change(state)
+    return state
+
+
+@pytest.mark.parametrize("change,says", [
+    (lambda s: s["state"][0].update(step=torch.tensor(float("nan"))), "not a whole number"),
+    (lambda s: s["state"][0].update(step="abc"), "not a count"),
+    (lambda s: s["state"][0].update(step=torch.tensor(-1)), "from 0 to"),
+    (lambda s: s["state"][0].update(exp_avg=torch.zeros(5)), "5 elements"),
+    (lambda s: s["state"][0].update(exp_avg=[0.0] * 2048), "list"),
+    (lambda s: s["state"].update({0: 3.0}), "not a dict"),
+    (lambda s: s["param_groups"][0].update(lr=float("nan")), "lr=nan"),
+    (lambda s: s.update(adamant={"num_update": 2**70}), "num_update"),
+    (lambda s: s["param_groups"].append(dict(s["param_groups"][0])), "groups differ"),
+], ids=["nan-step", "text-step", "negative-step", "short-moment", "list-moment", "state-not-dict", "nan-lr",
+        "huge-num-update", "extra-group"])
+def test_a_hostile_state_dict_is_refused_and_nothing_changes(change: Callable[[dict[str, Any]], None],
+                                                               says: str) -> None:
+    model = mlp()
+    opt = at.Adam(model.parameters(), lr=5e-3)
+    run(model, opt, X, Y, 2)
+    before = saved(opt)
+    with pytest.raises(adamant.AdamantError, match=says):
+        opt.load_state_dict(hostile(change))
+    after = saved(opt)
+    assert after["param_groups"] == before["param_groups"]
+    for key, state in before["state"].items():
+        assert all(torch.equal(state[k], after["state"][key][k]) for k in state)
+    run(model, opt, X, Y, 1)

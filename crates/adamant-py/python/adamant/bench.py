@@ -147,6 +147,8 @@ def run_scenario(scenario: Scenario, threads: int, steps: int, seconds: float, p
     params = [torch.nn.Parameter(torch.randn(s, generator=generator).to(dtype)) for s in scenario.shapes]
     fresh = _gradients(scenario, params, generator)
     opts = _optimizers(scenario, params, threads, wanted)
+    if not opts:
+        return []
     times: dict[str, list[float]] = {name: [] for name in opts}
     start = time.perf_counter()
     names = list(opts)
@@ -199,6 +201,13 @@ def _table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _matches(pattern: str, name: str) -> bool:
+    """Whether ``--scenario pattern`` picks ``name``: its exact name (any case), or, when the
+    pattern names no scenario exactly, any name that contains it."""
+    exact = any(pattern.lower() == s.name.lower() for s in SCENARIOS)
+    return pattern.lower() == name.lower() if exact else pattern.lower() in name.lower()
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m adamant.bench",
@@ -208,7 +217,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for every implementation (default: torch.get_num_threads())")
     parser.add_argument("--scenario", action="append", default=None, metavar="NAME",
-                        help="run the scenarios whose name contains NAME (case-insensitive; repeatable); "
+                        help="run the scenario NAME, or those whose name contains NAME (case-insensitive; repeatable); "
                              "default: all of " + ", ".join(s.name for s in SCENARIOS))
     parser.add_argument("--impl", action="append", default=None, choices=IMPLS,
                         help="time only this implementation (repeatable; default: all that can run)")
@@ -235,7 +244,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     threads = torch.get_num_threads()
     chosen = SCENARIOS
     if args.scenario:
-        chosen = [s for s in SCENARIOS if any(w.lower() in s.name.lower() for w in args.scenario)]
+        chosen = [s for s in SCENARIOS if any(_matches(w, s.name) for w in args.scenario)]
         if not chosen:
             parser.error(f"--scenario {args.scenario}: none matches; the scenarios are "
                          + ", ".join(s.name for s in SCENARIOS))
@@ -243,8 +252,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"{_cpu()}, {threads} threads, torch {torch.__version__}", file=sys.stderr)
     records: list[dict[str, Any]] = []
     for scenario in chosen:
-        records.extend(run_scenario(scenario, threads, args.steps, args.seconds, args.pause_ms / 1e3, wanted,
-                                    progress=not args.json))
+        ran = run_scenario(scenario, threads, args.steps, args.seconds, args.pause_ms / 1e3, wanted,
+                           progress=not args.json and sys.stderr.isatty())
+        if not ran:
+            print(f"  {scenario.name}: none of {', '.join(sorted(wanted))} can step it", file=sys.stderr)
+        records.extend(ran)
     print(json.dumps(records, indent=1) if args.json else _table(records))
     return 0
 

@@ -14,7 +14,6 @@ rule="mxnet", lr_scheduler=sched)``. Past ``max_update`` Poly and Cosine give th
 
 from __future__ import annotations
 
-import json
 from typing import Any, Sequence
 
 from ._adamant import LrScheduler as _LrScheduler
@@ -29,7 +28,9 @@ class LRScheduler:
 
     def __init__(self, **args: Any) -> None:
         self._args = {k: v for k, v in args.items() if v is not None}
-        self._scheduler = _LrScheduler(json.dumps(self.to_dict()))
+        from . import config_json
+
+        self._scheduler = _LrScheduler(config_json(self.to_dict()))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``{"type": ..., MXNet's arguments}``)."""

@@ -39,6 +39,9 @@ What differs from ``torch.optim``:
 from __future__ import annotations
 
 import json
+import math
+import numbers
+import threading
 from collections.abc import Iterable
 from itertools import chain
 from typing import Any, Callable, Optional
@@ -47,6 +50,7 @@ import torch
 
 from . import AdamantError, config_json, lr_scheduler
 from ._adamant import Optimizer as _Engine
+from ._adamant import torch_step as _torch_step
 
 __all__ = ["Adam", "AdamW"]
 
@@ -62,9 +66,48 @@ _MASTER = "weight32"
 _MAX_ENGINES = 8
 
 
-def _number(x: Any) -> float:
-    """A group option that may be a 1-element tensor (PyTorch allows a tensor ``lr``)."""
-    return float(x.item()) if isinstance(x, torch.Tensor) else float(x)
+# The state arrays of PyTorch's rule and of MXNet's that hold the same moments.
+_SAME_MOMENT = {"exp_avg": "mean", "mean": "exp_avg", "exp_avg_sq": "var", "var": "exp_avg_sq"}
+# A step count is an int64.
+_MAX_STEP = 2**63 - 1
+
+
+def _number(x: Any, name: str = "lr") -> float:
+    """A group option given as a real number or a 1-element tensor (PyTorch allows a tensor
+    ``lr``), as a float."""
+    if isinstance(x, torch.Tensor):
+        if x.numel() != 1:
+            raise AdamantError(f"{name} is a tensor of {x.numel()} elements; give a number or a 1-element tensor")
+        return float(x.item())
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise AdamantError(f"{name}={x!r}: give a number")
+    return float(x)
+
+
+def _count(x: Any, name: str) -> int:
+    """A non-negative integer option (``threads``, ``begin_num_update``)."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or not 0 <= int(x) <= _MAX_STEP:
+        raise AdamantError(f"{name}={x!r}: give a whole number from 0 to {_MAX_STEP}")
+    return int(x)
+
+
+def _step_count(value: Any, where: str) -> int:
+    """A saved ``step`` (an int64 or float tensor, or a number) as the exact count it holds."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise AdamantError(f"{where}: \"step\" is a tensor of {value.numel()} elements")
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise AdamantError(f"{where}: \"step\" is {value!r}, not a count")
+    if isinstance(value, numbers.Integral):
+        count = int(value)
+    elif math.isfinite(value) and float(value).is_integer():
+        count = int(value)
+    else:
+        raise AdamantError(f"{where}: \"step\" is {value!r}, not a whole number")
+    if not 0 <= count <= _MAX_STEP:
+        raise AdamantError(f"{where}: \"step\" is {count}; a step counts from 0 to {_MAX_STEP}")
+    return count
 
 
 class _AdamFamily(torch.optim.Optimizer):
@@ -110,20 +153,18 @@ class _AdamFamily(torch.optim.Optimizer):
             lr_scheduler = lr_scheduler.with_base_lr(_number(lr))
         if lr is None:
             lr = lr_scheduler.base_lr if lr_scheduler is not None else 1e-3
+        # What add_param_group (called by the constructor below) needs.
+        self._threads = torch.get_num_threads() if threads is None else _count(threads, "threads")
+        self._engines: dict[str, _Engine] = {}
+        self._lr_scheduler = lr_scheduler
+        self._lock = threading.RLock()
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize, foreach=foreach, capturable=False, differentiable=False, fused=fused,
                         rule=rule, rescale_grad=rescale_grad, clip_gradient=clip_gradient, lazy_update=lazy_update,
                         multi_precision=multi_precision, wd_order=wd_order, half_math=half_math,
-                        begin_num_update=int(begin_num_update), **extra)
+                        begin_num_update=_count(begin_num_update, "begin_num_update"), **extra)
         super().__init__(params, defaults)
         self._step_supports_amp_scaling = True
-        self._lr_scheduler = lr_scheduler
-        # With a scheduler the groups' rates multiply the scheduler's, starting at 1.
-        if lr_scheduler is not None:
-            for group in self.param_groups:
-                group.setdefault("lr_mult", 1.0)
-        self._threads = torch.get_num_threads() if threads is None else int(threads)
-        self._engines: dict[str, _Engine] = {}
         self._num_update = max((int(g["begin_num_update"]) for g in self.param_groups), default=0)
 
     @property
@@ -132,22 +173,52 @@ class _AdamFamily(torch.optim.Optimizer):
         torch.distributed, of this rank's parameters)."""
         return self._num_update
 
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """``torch.optim.Optimizer.add_param_group``, with the group's options checked now (an
+        option adamant refuses raises :class:`adamant.AdamantError` here, not at a step)."""
+        with self._lock:
+            candidate = {**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}}
+            if self._lr_scheduler is not None:
+                candidate.setdefault("lr_mult", 1.0)
+            self._check_group(candidate)
+            super().add_param_group(param_group)
+            if self._lr_scheduler is not None:
+                self.param_groups[-1].setdefault("lr_mult", 1.0)
+
     # --- configuration -------------------------------------------------------------------
 
+    def _check_group(self, group: dict[str, Any]) -> tuple[float, float]:
+        """Checks ``group``'s options as a step reads them; returns its rate and decay."""
+        self._engine(group)
+        lr, wd = _number(group["lr"]), _number(group["weight_decay"], "weight_decay")
+        torch_rule = group["rule"] == "torch"
+        if not math.isfinite(lr) or (torch_rule and lr < 0):
+            raise AdamantError(f"lr={lr!r}: the learning rate must be finite{' and >= 0' if torch_rule else ''}")
+        if not math.isfinite(wd) or (torch_rule and wd < 0):
+            raise AdamantError(f"weight_decay={wd!r}: must be finite{' and >= 0' if torch_rule else ''}")
+        if self._lr_scheduler is not None and lr != 0.0:
+            # The scheduler's rate times the group's multiplier; a group whose lr is 0 stays
+            # still (torch.distributed.checkpoint initialises state by such a step).
+            lr = _number(group["lr_mult"], "lr_mult")
+        return lr, wd
+
     def _registry_config(self, group: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """The registry's name and configuration for ``group`` (rates and decay come per step)."""
-        beta1, beta2 = (_number(b) for b in group["betas"])
-        config: dict[str, Any] = dict(beta1=beta1, beta2=beta2, epsilon=float(group["eps"]), rule=group["rule"],
-                                      lazy_update=bool(group["lazy_update"]),
-                                      multi_precision=bool(group["multi_precision"]))
+        """The registry's name and configuration for ``group`` (rates and decay come per step).
+        MXNet's options are passed whenever they are set, so that the library refuses them
+        under PyTorch's rule."""
+        beta1, beta2 = (_number(b, "betas") for b in group["betas"])
+        config: dict[str, Any] = dict(beta1=beta1, beta2=beta2, epsilon=_number(group["eps"], "eps"),
+                                      rule=group["rule"], lazy_update=bool(group["lazy_update"]),
+                                      multi_precision=bool(group["multi_precision"]),
+                                      rescale_grad=_number(group["rescale_grad"], "rescale_grad"),
+                                      clip_gradient=group["clip_gradient"], wd_order=group["wd_order"],
+                                      half_math=group["half_math"])
         if group["rule"] == "torch":
             config.update(amsgrad=bool(group["amsgrad"]), maximize=bool(group["maximize"]))
         else:
             for key in ("amsgrad", "maximize"):
                 if group[key]:
                     raise AdamantError(f"{key}=True is PyTorch's; give rule='torch'")
-            config.update(clip_gradient=group["clip_gradient"], wd_order=group["wd_order"],
-                          half_math=group["half_math"])
         config.update(self._extra_config(group))
         return self._registry_name, {k: v for k, v in config.items() if v is not None}
 
@@ -173,82 +244,144 @@ class _AdamFamily(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
-        """One step of every parameter with a gradient; ``closure`` re-evaluates the loss."""
+        """One step of every parameter with a gradient; ``closure`` re-evaluates the loss.
+        Every group is checked before any parameter changes; on an error nothing has changed.
+        Steps from several threads run one after another."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        with self._lock:
+            self._step()
+        return loss
+
+    def _step(self) -> None:
         # torch.amp.GradScaler sets these: skip on an inf or NaN (nothing changes, as PyTorch's
         # optimizers skip), else fold 1 / scale into rescale_grad.
         found_inf = getattr(self, "found_inf", None)
         if found_inf is not None and float(found_inf) != 0.0:
-            return loss
+            return
         grad_scale = getattr(self, "grad_scale", None)
         inv_scale = 1.0 if grad_scale is None else 1.0 / float(grad_scale)
-        buckets: dict[int, tuple[_Engine, list[Any], float]] = {}
+        buckets: dict[int, tuple[_Engine, float, list[Any]]] = {}
+        first = 0
         for group in self.param_groups:
+            lr, wd = self._check_group(group)
             engine = self._engine(group)
-            rescale = float(group["rescale_grad"]) * inv_scale
-            entry = buckets.setdefault(id(engine), (engine, [], rescale))
-            lr = _number(group["lr"])
-            if self._lr_scheduler is not None and lr != 0.0:
-                # The scheduler's rate times the group's multiplier; a group whose lr is 0 stays
-                # still (torch.distributed.checkpoint initialises state by such a step).
-                lr = _number(group["lr_mult"])
-            entry[1].append((group["params"], lr, float(group["weight_decay"])))
-        for engine, groups, rescale in buckets.values():
-            engine.set_rescale_grad(rescale)
-            scheduler = self._lr_scheduler._scheduler if self._lr_scheduler is not None else None
-            missing, num_update = engine.torch_step(groups, self.state, scheduler, self._num_update)
-            if missing:
-                self._init_state(engine, missing, self._begin_num_update(missing))
-                missing, num_update = engine.torch_step(groups, self.state, scheduler, self._num_update)
-            self._num_update = num_update
-        return loss
+            rescale = _number(group["rescale_grad"], "rescale_grad") * inv_scale
+            buckets.setdefault(id(engine), (engine, rescale, []))[2].append((group["params"], lr, wd, first))
+            first += len(group["params"])
+        scheduler = self._lr_scheduler._scheduler if self._lr_scheduler is not None else None
+        bucket_list = list(buckets.values())
+        missing, num_update = _torch_step(bucket_list, self.state, scheduler, self._num_update)
+        if missing:
+            previous = self._init_state(missing)
+            try:
+                missing, num_update = _torch_step(bucket_list, self.state, scheduler, self._num_update)
+            except BaseException:
+                # A step that fails leaves no state behind it.
+                for p, before in previous:
+                    if before is None:
+                        self.state.pop(p, None)
+                    else:
+                        self.state[p] = before
+                raise
+        self._num_update = num_update
 
-    def _begin_num_update(self, params: list[torch.Tensor]) -> dict[int, int]:
-        """Each parameter's ``begin_num_update`` (its group's), by ``id``."""
-        begin = {id(p): int(g["begin_num_update"]) for g in self.param_groups for p in g["params"]}
-        return {id(p): begin.get(id(p), 0) for p in params}
+    def _group_of(self, params: list[torch.Tensor]) -> dict[int, dict[str, Any]]:
+        """Each parameter's group, by ``id``."""
+        groups = {id(p): g for g in self.param_groups for p in g["params"]}
+        return {id(p): groups[id(p)] for p in params}
 
-    def _init_state(self, engine: _Engine, params: list[torch.Tensor], begin: dict[int, int]) -> None:
-        """Fresh state for ``params``: the step count at ``begin_num_update``, zero moments, a
-        master copy."""
-        # The step counts of these parameters side by side in one tensor (each state holds a view
-        # of its element): a step reads and writes them in one sweep.
-        steps = torch.tensor([begin[id(p)] for p in params], dtype=torch.int64)
+    def _init_state(self, params: list[torch.Tensor]) -> list[tuple[torch.Tensor, Optional[dict[str, Any]]]]:
+        """Completes the state of ``params``: a fresh state has the step count at
+        ``begin_num_update``, zero moments and a master copy; a state loaded or written by
+        another library gets what it lacks (a master copy from the weight, AMSGrad's maximum),
+        and one that lacks moments while counting steps is refused. Returns each parameter's
+        state as it was, for undoing."""
+        groups = self._group_of(params)
+        fresh = [p for p in params if "step" not in self.state.get(p, {})]
+        # The step counts of fresh states side by side in one tensor (each state holds a view of
+        # its element): a step reads and writes them in one sweep.
+        counts = torch.tensor([int(groups[id(p)]["begin_num_update"]) for p in fresh], dtype=torch.int64)
+        steps = {id(p): counts[i] for i, p in enumerate(fresh)}
+        previous: list[tuple[torch.Tensor, Optional[dict[str, Any]]]] = []
         for i, p in enumerate(params):
             name = _DTYPES.get(p.dtype)
             if name is None:
                 raise AdamantError(f"a parameter has dtype {p.dtype}; adamant steps float16, bfloat16, float32 and float64")
-            names, dtype = engine.layout(name)
-            state = self.state[p]
-            state["step"] = steps[i]
+            names, dtype = self._engine(groups[id(p)]).layout(name)
+            before = self.state.get(p)
+            state = dict(before) if before is not None else {}
+            # A state that counts steps but lacks its moments came from elsewhere.
+            counting = "step" in state and _step_count(state["step"], f"parameter {i} of this step") > 0
+            if "step" not in state:
+                state["step"] = steps[id(p)]
             for array in names:
+                if array in state:
+                    continue
                 if array == _MASTER:
                     state[array] = p.detach().to(torch.float32, memory_format=torch.preserve_format, copy=True)
+                elif counting and array != "max_exp_avg_sq":
+                    raise AdamantError(
+                        f"parameter {i} of this step has a state at step {int(state['step'])} without {array!r} "
+                        f"(it has {sorted(state)}): load a state of this optimizer's rule and options")
                 else:
                     state[array] = torch.zeros_like(p, dtype=_TORCH_DTYPES[dtype], memory_format=torch.preserve_format)
+            previous.append((p, before))
+            self.state[p] = state
+        return previous
 
     # --- state dicts ---------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
         """PyTorch's layout (``state`` by parameter index, ``param_groups``), plus the MXNet
         scheduler's state under ``"adamant"``; only tensors and plain values."""
-        state = super().state_dict()
-        extra: dict[str, Any] = {"num_update": self._num_update}
-        if self._lr_scheduler is not None:
-            extra["lr_scheduler"] = {"schedule": self._lr_scheduler.to_dict(),
-                                     "state": list(self._lr_scheduler.state())}
-        state["adamant"] = extra
-        return state
+        with self._lock:
+            state = super().state_dict()
+            extra: dict[str, Any] = {"num_update": self._num_update}
+            if self._lr_scheduler is not None:
+                extra["lr_scheduler"] = {"schedule": self._lr_scheduler.to_dict(),
+                                         "state": list(self._lr_scheduler.state())}
+            state["adamant"] = extra
+            return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Loads a state dict of this optimizer or of ``torch.optim.Adam``/``AdamW``: float
         state keeps its saved dtype where this optimizer keeps it (float32 master weights and
         moments of half-precision parameters; PyTorch's loader would cast them to the
-        parameter's dtype), and ``step`` becomes an exact int64 count."""
-        saved_state = state_dict["state"]
+        parameter's dtype), ``step`` becomes an exact int64 count, moments move between
+        PyTorch's names and MXNet's (``exp_avg``/``mean``, ``exp_avg_sq``/``var``), and a missing
+        master copy is made from the parameter. Everything is checked first: on an error
+        nothing has changed."""
+        with self._lock:
+            self._load_state_dict(state_dict)
+
+    def _load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= state_dict.keys():
+            raise AdamantError("a state dict is a dict with 'state' and 'param_groups'")
+        saved_state, saved_groups = state_dict["state"], state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups) or any(
+                len(s["params"]) != len(g["params"]) for s, g in zip(saved_groups, self.param_groups)):
+            raise AdamantError("the state dict's parameter groups differ in number or size from this optimizer's")
+        restored: list[tuple[torch.Tensor, dict[str, Any]]] = []
+        index = 0
+        for saved_group, group in zip(saved_groups, self.param_groups):
+            options = {**self.defaults, **{k: v for k, v in saved_group.items() if k != "params"}}
+            if self._lr_scheduler is not None:
+                options.setdefault("lr_mult", 1.0)
+            self._check_group(options)
+            engine = self._engine(options)
+            for saved_id, p in zip(saved_group["params"], group["params"]):
+                if saved_id in saved_state:
+                    restored.append((p, self._restored(p, saved_state[saved_id], engine, index)))
+                index += 1
+        extra = state_dict.get("adamant", {})
+        num_update = max([int(s["step"]) for _, s in restored] + [_count(extra.get("num_update", 0), "num_update")])
+        saved_scheduler = extra.get("lr_scheduler")
+        if saved_scheduler is not None and self._lr_scheduler is not None:
+            # Checked on a copy first.
+            lr_scheduler.from_dict(self._lr_scheduler.to_dict()).restore_state(saved_scheduler["state"])
         super().load_state_dict({k: v for k, v in state_dict.items() if k != "adamant"})
         # A state dict of torch.optim.Adam lacks adamant's options: they keep their defaults.
         for group in self.param_groups:
@@ -256,36 +389,34 @@ class _AdamFamily(torch.optim.Optimizer):
                 group.setdefault(key, value)
             if self._lr_scheduler is not None:
                 group.setdefault("lr_mult", 1.0)
-        saved_ids = chain.from_iterable(g["params"] for g in state_dict["param_groups"])
-        params = chain.from_iterable(g["params"] for g in self.param_groups)
-        groups = {id(p): g for g in self.param_groups for p in g["params"]}
-        num_update = 0
-        for saved_id, p in zip(saved_ids, params):
-            if saved_id not in saved_state:
-                continue
-            restored = self._restored(p, saved_state[saved_id], self._engine(groups[id(p)]))
-            self.state[p] = restored
-            num_update = max(num_update, int(restored["step"]))
-        extra = state_dict.get("adamant", {})
-        self._num_update = max(num_update, int(extra.get("num_update", 0)))
-        saved_scheduler = extra.get("lr_scheduler")
+        for p, state in restored:
+            self.state[p] = state
+        self._num_update = num_update
         if saved_scheduler is not None and self._lr_scheduler is not None:
-            self._lr_scheduler.restore_state(tuple(saved_scheduler["state"]))
+            self._lr_scheduler.restore_state(saved_scheduler["state"])
 
     @staticmethod
-    def _restored(p: torch.Tensor, saved: dict[str, Any], engine: _Engine) -> dict[str, Any]:
+    def _restored(p: torch.Tensor, saved: dict[str, Any], engine: _Engine, index: int) -> dict[str, Any]:
+        """Parameter ``index``'s saved state as this optimizer keeps it, or an error."""
+        where = f"parameter {index}"
+        if not isinstance(saved, dict):
+            raise AdamantError(f"{where}: its saved state is {type(saved).__name__}, not a dict")
         names, dtype = engine.layout(_DTYPES.get(p.dtype, "float32"))
-        out: dict[str, Any] = {}
-        for key, value in saved.items():
-            if key == "step":
-                count = value.item() if isinstance(value, torch.Tensor) else value
-                out[key] = torch.tensor(int(round(float(count))), dtype=torch.int64)
-            elif isinstance(value, torch.Tensor) and value.is_floating_point() and key in names:
-                target = torch.float32 if key == _MASTER else _TORCH_DTYPES[dtype]
-                fresh = torch.empty_like(p, dtype=target, memory_format=torch.preserve_format)
-                out[key] = fresh.copy_(value.reshape(p.shape))
-            else:
-                out[key] = value
+        out: dict[str, Any] = {k: v for k, v in saved.items() if k not in names and _SAME_MOMENT.get(k) not in names}
+        if "step" in saved:
+            out["step"] = torch.tensor(_step_count(saved["step"], where), dtype=torch.int64)
+        for key in names:
+            source = key if key in saved else _SAME_MOMENT.get(key)
+            if source not in saved:
+                continue  # made when the state is completed (a master copy from the weight)
+            value = saved[source]
+            if not isinstance(value, torch.Tensor) or not value.is_floating_point() or value.numel() != p.numel():
+                what = f"a tensor of {value.numel()} elements of {value.dtype}" if isinstance(value, torch.Tensor) \
+                    else type(value).__name__
+                raise AdamantError(f"{where}: saved {source!r} is {what}; {p.numel()} floating elements were expected")
+            target = torch.float32 if key == _MASTER else _TORCH_DTYPES[dtype]
+            fresh = torch.empty_like(p, dtype=target, memory_format=torch.preserve_format)
+            out[key] = fresh.copy_(value.reshape(p.shape))
         return out
 
 
@@ -344,6 +475,5 @@ class AdamW(_AdamFamily):
                          extra={"correct_bias": correct_bias, "adamw_kernel": adamw_kernel})
 
     def _extra_config(self, group: dict[str, Any]) -> dict[str, Any]:
-        if group["rule"] == "torch":
-            return {}
+        # Passed under either rule: PyTorch's refuses them set away from their defaults.
         return {"correct_bias": bool(group["correct_bias"]), "adamw_kernel": group["adamw_kernel"]}

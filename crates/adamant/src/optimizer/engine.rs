@@ -66,14 +66,13 @@ impl<A: Algorithm> Engine<A> {
         })
     }
 
-    /// Checks the batch, plans its steps (counting them, or with the caller's `given` counts),
-    /// and runs every parameter through its rule in one pass.
-    fn run(
+    /// Checks the batch and plans its steps (counting them, or with the caller's `given`
+    /// counts); on error nothing has changed.
+    fn checked(
         &mut self,
-        params: &mut [Param<'_>],
-        states: &mut [StateMut<'_>],
+        params: &[Param<'_>],
+        states: &[StateMut<'_>],
         given: Option<&[ParamStep]>,
-        l: Loop,
     ) -> Result<()> {
         if params.len() != states.len() {
             return Err(Error::StateCount { params: params.len(), states: states.len() });
@@ -85,9 +84,20 @@ impl<A: Algorithm> Engine<A> {
         let checks = params.par_iter().zip(states.par_iter());
         checks.try_for_each(|(param, state)| this.check_with_state(param, state))?;
         match given {
-            Some(given) => self.plan_given(params, given)?,
-            None => self.plan(params)?,
+            Some(given) => self.plan_given(params, given),
+            None => self.plan(params),
         }
+    }
+
+    /// Checks the batch, plans its steps, and runs every parameter through its rule in one pass.
+    fn run(
+        &mut self,
+        params: &mut [Param<'_>],
+        states: &mut [StateMut<'_>],
+        given: Option<&[ParamStep]>,
+        l: Loop,
+    ) -> Result<()> {
+        self.checked(params, states, given)?;
         let (algo, base, steps) = (&self.algo, self.base.config(), &self.steps);
         let each = |((param, state), &step): ((&mut Param<'_>, &mut StateMut<'_>), &usize)| {
             algo.apply(&steps[step], param, state, base, l)
@@ -256,6 +266,20 @@ impl<A: Algorithm> Optimizer for Engine<A> {
     ) -> Result<()> {
         let l = if self.algo.fused() { Loop::Fused } else { Loop::Reference };
         self.run(params, states, Some(steps), l)
+    }
+
+    fn check_counted(
+        &mut self,
+        params: &[Param<'_>],
+        states: &[StateMut<'_>],
+        steps: &[ParamStep],
+    ) -> Result<()> {
+        // Planning computes the steps' scalars, which a rule may keep (Nadam's schedule): the
+        // rule is put back as it was.
+        let rule = self.algo.clone();
+        let checked = self.checked(params, states, Some(steps));
+        self.algo = rule;
+        checked
     }
 
     fn reference_update(&mut self, params: &mut [Param<'_>], states: &mut [StateMut<'_>]) -> Result<()> {

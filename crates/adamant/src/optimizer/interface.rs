@@ -105,6 +105,30 @@ pub trait Optimizer: Send + Sync + fmt::Debug {
         steps: &[ParamStep],
     ) -> Result<()>;
 
+    /// Every check [`Optimizer::update_counted`] makes, with nothing changed: a caller that
+    /// steps several batches (on several optimizers) checks them all before it steps any.
+    ///
+    /// ```
+    /// use adamant::{DataMut, Param, ParamStep, StateMut};
+    /// let mut adam = adamant::create("adam", &serde_json::json!({"rule": "torch"}))?;
+    /// let (mut w, g) = ([1.0f32, -1.0], [0.5f32, -0.5]);
+    /// let (mut m, mut v) = ([0.0f32; 2], [0.0f32; 2]);
+    /// let mut states = [StateMut::named([("exp_avg", DataMut::F32(&mut m)), ("exp_avg_sq", DataMut::F32(&mut v))])?];
+    /// let params = [Param::dense(0, &[2], &mut w, &g)];
+    /// assert!(adam.check_counted(&params, &states, &[ParamStep { t: 0, lr: 0.1, wd: 0.0 }]).is_err());
+    /// adam.check_counted(&params, &states, &[ParamStep { t: 1, lr: 0.1, wd: 0.0 }])?;
+    /// # Ok::<(), adamant::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Optimizer::update_counted`].
+    fn check_counted(
+        &mut self,
+        params: &[Param<'_>],
+        states: &[StateMut<'_>],
+        steps: &[ParamStep],
+    ) -> Result<()>;
+
     /// [`Optimizer::update`] by the scalar reference loop: one element at a time on the calling
     /// thread. It is the definition of the result; the fused loop gives the same bits.
     ///
