@@ -106,11 +106,13 @@ pub use lr_scheduler::{
     Warmup, WarmupMode,
 };
 pub use optimizer::adam::AdamConfig;
+pub use optimizer::adamax::AdamaxConfig;
 pub use optimizer::adamw::{AdamWConfig, AdamWKernel};
 pub use optimizer::base::OptimizerBase;
 pub use optimizer::config::{Multipliers, OptimizerConfig};
 pub use optimizer::interface::{Optimizer, ParamStep};
-pub use optimizer::options::{HalfMath, Rule, WdOrder};
+pub use optimizer::nadam::NadamConfig;
+pub use optimizer::options::{HalfMath, MxnetVersion, Rule, WdOrder};
 pub use optimizer::registry::{create, OPTIMIZERS};
 pub use optimizer::state::{Layout, State, StateMut, MASTER, MAX_ARRAYS as MAX_STATE_ARRAYS};
 pub use param::{Grad, Param, RowSparseRef};

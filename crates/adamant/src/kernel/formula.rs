@@ -40,9 +40,28 @@ pub fn clip<C: Real>(x: C, bound: C) -> C {
     }
 }
 
+/// `maximum(a, b)` as MXNet's NDArray defines it: `a` if `a` is NaN, else the larger (`b` when
+/// they are equal, or when `b` is NaN).
+#[inline(always)]
+pub fn maximum<C: Real>(a: C, b: C) -> C {
+    if a > b || a.is_nan() {
+        a
+    } else {
+        b
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn maximum_keeps_a_nan_first_argument_and_a_nan_second_one() {
+        assert!(maximum(f32::NAN, 1.0).is_nan());
+        assert!(maximum(1.0f32, f32::NAN).is_nan());
+        assert_eq!((maximum(1.0f32, 2.0), maximum(3.0f32, 2.0)), (2.0, 3.0));
+        assert_eq!(maximum(0.0f32, -0.0).to_bits(), (-0.0f32).to_bits(), "equal: the second");
+    }
 
     #[test]
     fn clip_passes_nan_and_an_infinite_bound_changes_nothing() {

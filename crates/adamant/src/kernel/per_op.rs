@@ -53,6 +53,10 @@ impl<H: Half> Real for PerOp<H> {
     fn sqrt(self) -> Self {
         PerOp(H::from_f32(self.0.to_f32().sqrt()))
     }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        PerOp(H::from_f32(self.0.to_f32().abs()))
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,8 @@ pub trait Real:
     fn from_f64(x: f64) -> Self;
     /// The correctly rounded square root.
     fn sqrt(self) -> Self;
+    /// The absolute value (exact; `-0.0` gives `0.0`).
+    fn abs(self) -> Self;
     /// Whether this is NaN.
     #[inline(always)]
     #[allow(clippy::eq_op)]
@@ -49,6 +51,10 @@ impl Real for f32 {
     fn sqrt(self) -> Self {
         f32::sqrt(self)
     }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        f32::abs(self)
+    }
 }
 
 impl Real for f64 {
@@ -64,5 +70,9 @@ impl Real for f64 {
     #[inline(always)]
     fn sqrt(self) -> Self {
         f64::sqrt(self)
+    }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        f64::abs(self)
     }
 }

@@ -152,17 +152,31 @@ impl<A: Algorithm> Engine<A> {
         }
         if planned.is_err() {
             self.base.undo(&journal);
-            let restored = self
-                .algo
-                .restore_scalars(&scalars.iter().map(|&(n, v)| (n.to_string(), v)).collect::<Vec<_>>());
-            debug_assert!(restored.is_ok(), "{restored:?}");
+            self.restore_rule_scalars(&scalars);
         }
         self.journal = journal;
         planned
     }
 
     /// The steps of a batch whose counts, rates and decays the caller gives; nothing is counted.
+    /// On error the rule's scalars (Nadam's schedule) are as they were.
     fn plan_given(&mut self, params: &[Param<'_>], given: &[ParamStep]) -> Result<()> {
+        let scalars = self.algo.scalars();
+        let planned = self.given_steps(params, given);
+        if planned.is_err() {
+            self.restore_rule_scalars(&scalars);
+        }
+        planned
+    }
+
+    /// Puts back the rule's scalars taken before a plan that failed.
+    fn restore_rule_scalars(&mut self, scalars: &[(&'static str, f64)]) {
+        let restored =
+            self.algo.restore_scalars(&scalars.iter().map(|&(n, v)| (n.to_string(), v)).collect::<Vec<_>>());
+        debug_assert!(restored.is_ok(), "{restored:?}");
+    }
+
+    fn given_steps(&mut self, params: &[Param<'_>], given: &[ParamStep]) -> Result<()> {
         self.reset_plan();
         for (param, g) in params.iter().zip(given) {
             if g.t == 0 {

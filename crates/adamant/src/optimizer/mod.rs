@@ -7,6 +7,7 @@
 //! loop; the kernel's loops run any formula.
 
 pub mod adam;
+pub mod adamax;
 pub mod adamw;
 pub(crate) mod algorithm;
 pub mod base;
@@ -18,6 +19,8 @@ pub mod interface;
 pub(crate) mod kernel_values;
 pub(crate) mod moments;
 pub(crate) mod mxnet_float;
+pub mod nadam;
+pub(crate) mod ndarray_rules;
 pub mod options;
 pub mod registry;
 pub mod state;

@@ -31,6 +31,13 @@ pub(crate) fn double_field(x: f64) -> f64 {
     parse::<f64>(&python_repr(x))
 }
 
+/// A Python number as MXNet's NDArray arithmetic on a float32 array uses it (`x * 0.9` is
+/// `_mul_scalar` with the double `double_field(0.9)`, rounded to the array's dtype). Adamax and
+/// Nadam are written in NDArray operations; a float64 array uses [`double_field`] itself.
+pub(crate) fn ndarray_scalar(x: f64) -> f32 {
+    double_field(x) as f32
+}
+
 /// What MXNet reads from an element of a `Tuple<float>` field given `x`: the float nearest to
 /// the text.
 pub(crate) fn tuple_field(x: f64) -> f32 {

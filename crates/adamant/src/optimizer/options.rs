@@ -95,3 +95,24 @@ impl Choice for HalfMath {
     const NAMES: &'static [(&'static str, Self)] =
         &[("round_once", HalfMath::RoundOnce), ("per_op", HalfMath::PerOp)];
 }
+
+/// Which MXNet version's formula Adamax, Nadam and LAMB follow where MXNet 1.9.1 and 2.0 differ
+/// (the order of weight decay and clipping, Adamax's `epsilon`, an association or two).
+///
+/// ```
+/// let adamax = adamant::create("adamax", &serde_json::json!({"formula": "1.x"})).unwrap();
+/// assert_eq!(adamax.config_json()["formula"], "1.x");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum MxnetVersion {
+    /// MXNet 2.0's `optimizer/*.py`, the default.
+    #[default]
+    V2,
+    /// MXNet 1.x's (1.9.1 included).
+    V1,
+}
+
+impl Choice for MxnetVersion {
+    const KEY: &'static str = "formula";
+    const NAMES: &'static [(&'static str, Self)] = &[("2.0", MxnetVersion::V2), ("1.x", MxnetVersion::V1)];
+}
