@@ -116,6 +116,9 @@ fn row_sparse(torch: &Torch, grad: &Bound<'_, PyAny>, weight: &Dense, index: usi
             weight.raw.dtype
         )));
     }
+    if listed > 0 && rows == 0 {
+        return Err(refused(format!("{}'s row ids have no memory", what())));
+    }
     if listed > 0 && !rows.is_multiple_of(8) {
         return Err(refused(format!("{}'s row ids are not aligned", what())));
     }

@@ -141,12 +141,29 @@ impl Known {
     }
 
     /// Whether parameter `p`, with data at `ptr` (if it has an address), is still the tensor
-    /// checked: the same address and dtype (`p.data = ...` may change either). A view of the
-    /// same memory in another shape is stepped element by element as before (its gradient must
-    /// have as many elements, in the same order, or it is checked in full and refused).
+    /// checked: contiguous, at the same address, with the same dtype and element count, so its
+    /// elements are exactly the memory checked (`p.data = ...`, `set_` and a storage freed and
+    /// reallocated change some of these). A contiguous view of the same memory in another shape
+    /// is stepped element by element as before; any other parameter is checked in full again.
     pub fn still(&self, p: &Bound<'_, PyAny>, ptr: Option<usize>) -> PyResult<bool> {
-        Ok(Some(self.weight.raw.ptr) == ptr && p.getattr(intern!(p.py(), "dtype"))?.is(&self.dtype))
+        let py = p.py();
+        Ok(self.contiguous
+            && Some(self.weight.raw.ptr) == ptr
+            && p.getattr(intern!(py, "dtype"))?.is(&self.dtype)
+            && p.call_method0(intern!(py, "numel"))?.extract::<usize>()? == self.weight.raw.len
+            && p.call_method0(intern!(py, "is_contiguous"))?.is_truthy()?)
     }
+}
+
+/// A state tensor's memory as checked.
+#[derive(Clone, Copy)]
+struct Used {
+    address: usize,
+    len: usize,
+    /// Whether its storage can be resized (freed and reallocated elsewhere, and another tensor
+    /// given its old address): then its element count is compared too. adamant makes the
+    /// storages of the states it creates fixed.
+    resizable: bool,
 }
 
 /// A parameter's state as last checked.
@@ -154,8 +171,8 @@ pub struct KnownState {
     /// The state dict object.
     dict: Py<PyAny>,
     /// The dict's values in its order, held so that their addresses are not reused, each with
-    /// the address of its memory when the step uses it (the step count and the arrays).
-    values: Vec<(Py<PyAny>, Option<usize>)>,
+    /// its memory as checked when the step uses it (the step count and the arrays).
+    values: Vec<(Py<PyAny>, Option<Used>)>,
     pub arrays: [(&'static str, Raw); MAX_ARRAYS],
     pub count: usize,
     /// The address of its int64 step counter.
@@ -180,9 +197,14 @@ impl KnownState {
             if object.as_ptr() != value {
                 return Ok(false);
             }
-            if let Some(address) = address {
-                let now: usize = object.bind(py).call_method0(intern!(py, "data_ptr"))?.extract()?;
-                if now != *address {
+            if let Some(used) = address {
+                let tensor = object.bind(py);
+                let now: usize = tensor.call_method0(intern!(py, "data_ptr"))?.extract()?;
+                if now != used.address
+                    || used.resizable
+                        && (tensor.call_method0(intern!(py, "numel"))?.extract::<usize>()? != used.len
+                            || !tensor.call_method0(intern!(py, "is_contiguous"))?.is_truthy()?)
+                {
                     return Ok(false);
                 }
             }
@@ -208,8 +230,15 @@ impl KnownState {
             .map_err(|_| refused(format!("parameter {index}: its state is not a dict")))?;
         let Some(step_tensor) = dict.get_item(intern!(py, "step"))? else { return Ok(None) };
         let step = step_counter(torch, &step_tensor, &param)?;
-        let mut storages = vec![step_tensor.call_method0(intern!(py, "untyped_storage"))?.unbind()];
-        let mut used = vec![(step_tensor.as_ptr() as usize, step)];
+        let resizable = |t: &Bound<'_, PyAny>| -> PyResult<(Py<PyAny>, bool)> {
+            let storage = t.call_method0(intern!(py, "untyped_storage"))?;
+            let resizable = storage.call_method0(intern!(py, "resizable"))?.is_truthy()?;
+            Ok((storage.unbind(), resizable))
+        };
+        let (storage, step_resizable) = resizable(&step_tensor)?;
+        let mut storages = vec![storage];
+        let mut used =
+            vec![(step_tensor.as_ptr() as usize, Used { address: step, len: 1, resizable: step_resizable })];
         let mut arrays = [("", Raw { ptr: 0, dtype: DType::F32, len: 0 }); MAX_ARRAYS];
         let mut count = 0;
         for name in layout.names() {
@@ -234,8 +263,15 @@ impl KnownState {
                     weight.strides
                 )));
             }
-            storages.push(t.call_method0(intern!(py, "untyped_storage"))?.unbind());
-            used.push((t.as_ptr() as usize, array.raw.ptr));
+            // A state array's memory must be a dense block in the weight's order: a
+            // non-contiguous one (channels_last) is checked in full at every step.
+            let (storage, can_resize) = resizable(&t)?;
+            storages.push(storage);
+            let fixed = !can_resize && array.contiguous();
+            used.push((
+                t.as_ptr() as usize,
+                Used { address: array.raw.ptr, len: array.raw.len, resizable: !fixed },
+            ));
             if let Some(slot) = arrays.get_mut(count) {
                 *slot = (name, array.raw);
             }

@@ -164,6 +164,8 @@ pub fn step_counter(torch: &Torch, step: &Bound<'_, PyAny>, what: &dyn Fn() -> S
     let dtype = step.getattr(intern!(py, "dtype"))?;
     let problem = if !dtype.is(&torch.int64) {
         Some(format!("has dtype {dtype}; it must be int64 (load_state_dict converts a float step)"))
+    } else if step.call_method0(intern!(py, "is_neg"))?.is_truthy()? {
+        Some("is a lazily negated view; its memory holds another count".to_string())
     } else if !step.getattr(intern!(py, "is_cpu"))?.is_truthy()? {
         Some("is not on the CPU".to_string())
     } else if step.call_method0(intern!(py, "numel"))?.extract::<usize>()? != 1 {
@@ -175,6 +177,9 @@ pub fn step_counter(torch: &Torch, step: &Bound<'_, PyAny>, what: &dyn Fn() -> S
         return Err(refused(format!("{}'s state \"step\" {problem}", what())));
     }
     let ptr: usize = step.call_method0(intern!(py, "data_ptr"))?.extract()?;
+    if ptr == 0 {
+        return Err(refused(format!("{}'s state \"step\" has no memory of its own", what())));
+    }
     if !ptr.is_multiple_of(8) {
         return Err(refused(format!("{}'s state \"step\" is not aligned", what())));
     }

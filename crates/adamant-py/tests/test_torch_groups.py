@@ -75,3 +75,45 @@ def test_named_parameters_and_a_group_added_later() -> None:
     ours, theirs = train_both(build)
     assert ours.param_groups[0]["param_names"] == theirs.param_groups[0]["param_names"] == ["0.weight", "0.bias"]
     assert ours.state_dict()["param_groups"][1]["weight_decay"] == 1e-2
+
+
+def test_decoupled_weight_decay_is_read_per_group() -> None:
+    def build(lib: Any, model: torch.nn.Module) -> tuple[torch.optim.Optimizer, Any]:
+        params = list(model.parameters())
+        groups = [{"params": params[:2]}, {"params": params[2:], "decoupled_weight_decay": True}]
+        return adam(lib, groups, lr=3e-3, weight_decay=0.1), None
+
+    train_both(build)
+
+
+def test_a_group_lr_scales_the_mxnet_schedule() -> None:
+    import adamant
+
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    sched = adamant.lr_scheduler.FactorScheduler(step=100, base_lr=0.1)
+    opt = at.Adam([{"params": [a]}, {"params": [b], "lr": 0.05}], rule="mxnet", lr_scheduler=sched)
+    a.grad, b.grad = torch.ones(2), torch.ones(2)
+    opt.step()
+    assert torch.allclose(b.detach(), a.detach() / 2), (a, b)
+
+
+def test_an_optimizer_survives_deepcopy_and_pickle() -> None:
+    import copy
+    import io
+    import pickle
+
+    import adamant
+
+    model = mlp()
+    sched = adamant.lr_scheduler.FactorScheduler(step=2, factor=0.5, base_lr=0.01)
+    opt = at.Adam(model.parameters(), rule="mxnet", lr_scheduler=sched)
+    x, y = digits()
+    for clone in (lambda o: copy.deepcopy(o), lambda o: pickle.loads(pickle.dumps(o))):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        other = clone(opt)
+        assert other._lr_scheduler.state() == opt._lr_scheduler.state()
+        other.step()  # its own copies of the parameters and state
+    buffer = io.BytesIO()
+    torch.save(opt.state_dict(), buffer)

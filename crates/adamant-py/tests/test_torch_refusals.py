@@ -208,6 +208,11 @@ def test_a_state_tensor_given_new_memory_is_checked_again() -> None:
     p = torch.nn.Parameter(torch.zeros(4))
     opt = stepped_once([p])
     p.grad = torch.ones(4)
+    # The states adamant makes cannot be resized; one written by another library can.
+    with pytest.raises(RuntimeError, match="not resizable"):
+        opt.state[p]["exp_avg"].untyped_storage().resize_(0)
+    opt.state[p]["exp_avg"] = torch.zeros(4)
+    opt.step()
     opt.state[p]["exp_avg"].resize_(256)
     with pytest.raises(adamant.AdamantError, match=r"exp_avg.*shape \[256\]"):
         opt.step()
@@ -216,6 +221,65 @@ def test_a_state_tensor_given_new_memory_is_checked_again() -> None:
     kept.data = torch.zeros(4)
     opt.step()
     assert (opt.state[p]["exp_avg"] != 0).all() and (kept != 0).all(), "the step wrote elsewhere"
+
+
+def test_memory_freed_and_given_to_a_smaller_tensor_is_not_written_past() -> None:
+    n = 4096
+    p = torch.nn.Parameter(torch.randn(n))
+    opt = stepped_once([p])
+    address = p.data_ptr()
+    p.untyped_storage().resize_(0)  # as FSDP frees a parameter's memory
+    smaller = next((t for t in (torch.zeros(m) for m in (n - 64, n // 2, 1000) for _ in range(20))
+                    if t.data_ptr() == address), None)
+    if smaller is None:
+        pytest.skip("the allocator gave no tensor the freed address")  # not counted as passed
+    p.data = smaller
+    p.grad = torch.ones_like(smaller)
+    with pytest.raises(adamant.AdamantError, match="shape"):
+        opt.step()
+
+
+def test_tensors_without_memory_in_a_state_or_a_sparse_gradient_are_refused() -> None:
+    p = torch.nn.Parameter(torch.randn(4))
+    opt = at.Adam([p])
+    p.grad = torch.ones(4)
+    opt.state[p] = {"step": torch._efficientzerotensor((), dtype=torch.int64)}
+    with pytest.raises(adamant.AdamantError, match="no memory"):
+        opt.step()
+    emb = torch.nn.Embedding(10, 3, sparse=True)
+    opt = at.Adam(emb.parameters())
+    emb(torch.tensor([1, 2])).sum().backward()
+    emb.weight.grad._indices().untyped_storage().resize_(0)
+    with pytest.raises(adamant.AdamantError, match="row ids have no memory"):
+        opt.step()
+
+
+def test_a_transposed_view_of_the_same_memory_is_refused() -> None:
+    p = torch.nn.Parameter(torch.ones(3, 4))
+    opt = stepped_once([p])
+    p.data = p.data.t()
+    p.grad = torch.ones(3, 4).t()  # autograd's layout for it
+    refused(opt, [p], r"has shape \[3, 4\].*the parameter has \[4, 3\]", lambda: None)
+
+
+def test_a_failed_first_step_leaves_no_state_for_a_tensor_listed_twice() -> None:
+    p = torch.nn.Parameter(torch.ones(3))
+    with pytest.warns(UserWarning):
+        opt = at.Adam([p, p])
+    p.grad = torch.ones(3)
+    with pytest.raises(adamant.AdamantError, match="share memory"):
+        opt.step()
+    assert len(opt.state) == 0
+
+
+def test_a_tensor_in_two_groups_of_different_rules_is_an_error_not_a_silent_skip() -> None:
+    p, q = torch.nn.Parameter(torch.ones(4)), torch.nn.Parameter(torch.ones(4))
+    opt = at.Adam([{"params": [p, q]}], lr=0.1)
+    opt.param_groups.append({**opt.param_groups[0], "params": [p], "rule": "mxnet"})
+    p.grad, q.grad = torch.ones(4), torch.ones(4)
+    with pytest.raises(adamant.AdamantError):
+        opt.step()
+    assert len(opt.state) == 0 and torch.equal(q.detach(), torch.ones(4))
 
 
 def test_steps_from_two_threads_run_one_after_another() -> None:

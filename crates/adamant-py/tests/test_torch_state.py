@@ -183,8 +183,14 @@ def hostile(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     (lambda s: s["param_groups"][0].update(lr=float("nan")), "lr=nan"),
     (lambda s: s.update(adamant={"num_update": 2**70}), "num_update"),
     (lambda s: s["param_groups"].append(dict(s["param_groups"][0])), "groups differ"),
+    (lambda s: s["state"].update({0: {"step": torch.tensor(3.0)}}), "counts 3 steps but has no"),
+    (lambda s: s["state"][0].pop("step"), "no 'step'"),
+    (lambda s: s.update(adamant=[1, 2]), "not a dict"),
+    (lambda s: s["state"][0].update(step=torch.empty((), device="meta")), "cannot be read"),
+    (lambda s: s["param_groups"][0].update(capturable=True), "capturable"),
 ], ids=["nan-step", "text-step", "negative-step", "short-moment", "list-moment", "state-not-dict", "nan-lr",
-        "huge-num-update", "extra-group"])
+        "huge-num-update", "extra-group", "step-without-moments", "moments-without-step", "adamant-not-dict",
+        "meta-step", "capturable"])
 def test_a_hostile_state_dict_is_refused_and_nothing_changes(change: Callable[[dict[str, Any]], None],
                                                                says: str) -> None:
     model = mlp()
@@ -198,3 +204,16 @@ def test_a_hostile_state_dict_is_refused_and_nothing_changes(change: Callable[[d
     for key, state in before["state"].items():
         assert all(torch.equal(state[k], after["state"][key][k]) for k in state)
     run(model, opt, X, Y, 1)
+
+
+def test_a_hostile_mxnet_scheduler_state_is_refused() -> None:
+    def make(p: Any) -> torch.optim.Optimizer:
+        return at.Adam(p, rule="mxnet", lr_scheduler=adamant.lr_scheduler.FactorScheduler(step=2, base_lr=0.01))
+
+    model = mlp()
+    opt = make(model.parameters())
+    run(model, opt, X, Y, 1)
+    state = saved(opt)
+    state["adamant"]["lr_scheduler"]["state"] = [0.01, 2]
+    with pytest.raises(adamant.AdamantError, match="scheduler state"):
+        make(model.parameters()).load_state_dict(state)

@@ -28,16 +28,17 @@ class Optimizer:
         ``"bfloat16"``, ``"float32"``, ``"float64"``) and the dtype of all but ``weight32``."""
     def set_threads(self, threads: int) -> None: ...
     def set_rescale_grad(self, rescale_grad: float) -> None: ...
-    def torch_step(
-        self,
-        groups: list[Tuple[list[Any], float, float]],
-        state: dict[Any, dict[str, Any]],
-        scheduler: Optional["LrScheduler"] = None,
-        num_update: int = 0,
-    ) -> Tuple[list[Any], int]:
-        """One step of PyTorch parameters, ``groups`` being ``(params, lr, weight_decay)``;
-        returns the parameters whose state is missing (nothing stepped) or ``[]``, and the
-        largest update count. Used by :mod:`adamant.torch`."""
+
+def torch_step(
+    buckets: list[Tuple[Optimizer, float, list[Tuple[list[Any], float, float, int]]]],
+    state: dict[Any, dict[str, Any]],
+    scheduler: Optional["LrScheduler"] = None,
+    num_update: int = 0,
+) -> Tuple[list[Any], int]:
+    """One step of PyTorch parameters as one transaction: ``buckets`` are ``(optimizer,
+    rescale_grad, groups)``, one per configuration, each group ``(params, lr, weight_decay,
+    first_index)``. Returns the parameters whose state is missing (nothing stepped) or ``[]``,
+    and the largest update count. Used by :mod:`adamant.torch`."""
 
 _Grad = Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]
 

@@ -55,8 +55,18 @@ class LRScheduler:
 
     def restore_state(self, state: Sequence[float]) -> None:
         """Puts back a state taken by :meth:`state` (a list, as a saved state dict holds it)."""
-        base_lr, count, cur_step_ind = state
-        self._scheduler.restore_state((float(base_lr), int(count), int(cur_step_ind)))
+        try:
+            base_lr, count, cur_step_ind = state
+            restored = (float(base_lr), int(count), int(cur_step_ind))
+        except (TypeError, ValueError, OverflowError) as e:
+            from . import AdamantError
+
+            raise AdamantError(f"scheduler state {state!r}: give (base_lr, count, cur_step_ind) ({e})") from e
+        self._scheduler.restore_state(restored)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (and deep-copied) as its schedule and its state.
+        return (_restored, (self.to_dict(), self.state()))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._args.items())
@@ -126,3 +136,10 @@ def from_dict(d: dict[str, Any]) -> LRScheduler:
 
         raise AdamantError(f"lr_scheduler type {kind!r}: must be factor, multifactor, poly or cosine")
     return _TYPES[kind](**args)
+
+
+def _restored(schedule: dict[str, Any], state: tuple[float, int, int]) -> LRScheduler:
+    """A scheduler from its pickled form."""
+    scheduler = from_dict(schedule)
+    scheduler.restore_state(state)
+    return scheduler

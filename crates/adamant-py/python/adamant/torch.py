@@ -46,6 +46,7 @@ from collections.abc import Iterable
 from itertools import chain
 from typing import Any, Callable, Optional
 
+import numpy as np
 import torch
 
 from . import AdamantError, config_json, lr_scheduler
@@ -72,6 +73,29 @@ _SAME_MOMENT = {"exp_avg": "mean", "mean": "exp_avg", "exp_avg_sq": "var", "var"
 _MAX_STEP = 2**63 - 1
 
 
+_NUMPY_OF = {torch.float16: np.float16, torch.bfloat16: np.uint16, torch.float32: np.float32,
+             torch.float64: np.float64}
+
+
+def _fixed(array: np.ndarray) -> torch.Tensor:
+    """``array`` as a tensor whose storage cannot be resized: a step keeps the addresses of
+    state tensors between steps, and such storage cannot be freed under them."""
+    return torch.from_numpy(array)
+
+
+def _fixed_like(p: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Zeros of ``dtype`` laid out as ``p`` (its strides, ``channels_last`` included), in
+    storage that cannot be resized."""
+    flat = _fixed(np.zeros(p.numel(), dtype=_NUMPY_OF[dtype]))
+    if dtype == torch.bfloat16:
+        flat = flat.view(torch.bfloat16)
+    try:
+        return flat.as_strided(p.shape, p.stride())
+    except RuntimeError:
+        # Strides with gaps: the step refuses such a parameter, naming it.
+        return flat.view(p.shape)
+
+
 def _number(x: Any, name: str = "lr") -> float:
     """A group option given as a real number or a 1-element tensor (PyTorch allows a tensor
     ``lr``), as a float."""
@@ -96,13 +120,16 @@ def _step_count(value: Any, where: str) -> int:
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise AdamantError(f"{where}: \"step\" is a tensor of {value.numel()} elements")
-        value = value.item()
+        try:
+            value = value.item()
+        except RuntimeError as e:  # a meta tensor holds no value
+            raise AdamantError(f"{where}: \"step\" cannot be read ({e})") from e
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise AdamantError(f"{where}: \"step\" is {value!r}, not a count")
     if isinstance(value, numbers.Integral):
         count = int(value)
     elif math.isfinite(value) and float(value).is_integer():
-        count = int(value)
+        count = int(float(value))
     else:
         raise AdamantError(f"{where}: \"step\" is {value!r}, not a whole number")
     if not 0 <= count <= _MAX_STEP:
@@ -167,6 +194,17 @@ class _AdamFamily(torch.optim.Optimizer):
         self._step_supports_amp_scaling = True
         self._num_update = max((int(g["begin_num_update"]) for g in self.param_groups), default=0)
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.update(_threads=self._threads, _num_update=self._num_update, _lr_scheduler=self._lr_scheduler,
+                     _step_supports_amp_scaling=True)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._lock = threading.RLock()
+        self._engines = {}
+
     @property
     def num_update(self) -> int:
         """The largest step count of any parameter (MXNet's ``num_update``; under
@@ -196,10 +234,17 @@ class _AdamFamily(torch.optim.Optimizer):
             raise AdamantError(f"lr={lr!r}: the learning rate must be finite{' and >= 0' if torch_rule else ''}")
         if not math.isfinite(wd) or (torch_rule and wd < 0):
             raise AdamantError(f"weight_decay={wd!r}: must be finite{' and >= 0' if torch_rule else ''}")
-        if self._lr_scheduler is not None and lr != 0.0:
-            # The scheduler's rate times the group's multiplier; a group whose lr is 0 stays
-            # still (torch.distributed.checkpoint initialises state by such a step).
-            lr = _number(group["lr_mult"], "lr_mult")
+        if group.get("capturable") or group.get("differentiable"):
+            raise AdamantError("capturable and differentiable are PyTorch's GPU and autograd paths; leave them False")
+        if self._lr_scheduler is not None:
+            # The scheduler's rate times the group's lr_mult and its lr relative to the
+            # scheduler's base rate (1 unless a PyTorch scheduler or the user changed it; 0
+            # freezes the group, as torch.distributed.checkpoint's state initialisation needs).
+            base = self._lr_scheduler.base_lr
+            relative = 1.0 if lr == base else (lr / base if base != 0.0 else math.inf)
+            if not math.isfinite(relative):
+                raise AdamantError(f"lr={lr!r} relative to the MXNet scheduler's base_lr 0")
+            lr = relative * _number(group["lr_mult"], "lr_mult")
         return lr, wd
 
     def _registry_config(self, group: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -220,7 +265,9 @@ class _AdamFamily(torch.optim.Optimizer):
                 if group[key]:
                     raise AdamantError(f"{key}=True is PyTorch's; give rule='torch'")
         config.update(self._extra_config(group))
-        return self._registry_name, {k: v for k, v in config.items() if v is not None}
+        # torch.optim.Adam reads decoupled_weight_decay per group: AdamW's registry entry.
+        name = "adamw" if group.get("decoupled_weight_decay") else self._registry_name
+        return name, {k: v for k, v in config.items() if v is not None}
 
     def _extra_config(self, group: dict[str, Any]) -> dict[str, Any]:
         return {}
@@ -275,12 +322,19 @@ class _AdamFamily(torch.optim.Optimizer):
         bucket_list = list(buckets.values())
         missing, num_update = _torch_step(bucket_list, self.state, scheduler, self._num_update)
         if missing:
-            previous = self._init_state(missing)
+            previous: list[tuple[torch.Tensor, Optional[dict[str, Any]]]] = []
             try:
+                self._init_state(missing, previous)
                 missing, num_update = _torch_step(bucket_list, self.state, scheduler, self._num_update)
+                if missing:
+                    # Only a tensor in two groups whose configurations keep different state.
+                    where = sorted(self._indices()[id(p)] for p in missing)
+                    raise AdamantError(f"parameters {where} are in two groups that keep different state; "
+                                       "a tensor may be in one group only")
             except BaseException:
-                # A step that fails leaves no state behind it.
-                for p, before in previous:
+                # A step that fails leaves no state behind it (undone last first: a tensor
+                # listed twice was recorded twice).
+                for p, before in reversed(previous):
                     if before is None:
                         self.state.pop(p, None)
                     else:
@@ -288,49 +342,56 @@ class _AdamFamily(torch.optim.Optimizer):
                 raise
         self._num_update = num_update
 
+    def _indices(self) -> dict[int, int]:
+        """Each parameter's position among the optimizer's, by ``id`` (errors name it)."""
+        positions: dict[int, int] = {}
+        for i, p in enumerate(p for g in self.param_groups for p in g["params"]):
+            positions.setdefault(id(p), i)
+        return positions
+
     def _group_of(self, params: list[torch.Tensor]) -> dict[int, dict[str, Any]]:
         """Each parameter's group, by ``id``."""
         groups = {id(p): g for g in self.param_groups for p in g["params"]}
         return {id(p): groups[id(p)] for p in params}
 
-    def _init_state(self, params: list[torch.Tensor]) -> list[tuple[torch.Tensor, Optional[dict[str, Any]]]]:
+    def _init_state(self, params: list[torch.Tensor], previous: list[tuple[torch.Tensor, Optional[dict[str, Any]]]]) -> None:
         """Completes the state of ``params``: a fresh state has the step count at
         ``begin_num_update``, zero moments and a master copy; a state loaded or written by
         another library gets what it lacks (a master copy from the weight, AMSGrad's maximum),
-        and one that lacks moments while counting steps is refused. Returns each parameter's
-        state as it was, for undoing."""
+        and one that lacks moments while counting steps is refused. Appends each parameter's
+        state as it was to ``previous``, for undoing."""
         groups = self._group_of(params)
+        indices = self._indices()
         fresh = [p for p in params if "step" not in self.state.get(p, {})]
         # The step counts of fresh states side by side in one tensor (each state holds a view of
         # its element): a step reads and writes them in one sweep.
-        counts = torch.tensor([int(groups[id(p)]["begin_num_update"]) for p in fresh], dtype=torch.int64)
+        counts = _fixed(np.array([int(groups[id(p)]["begin_num_update"]) for p in fresh], dtype=np.int64))
         steps = {id(p): counts[i] for i, p in enumerate(fresh)}
-        previous: list[tuple[torch.Tensor, Optional[dict[str, Any]]]] = []
-        for i, p in enumerate(params):
+        for p in params:
+            i = indices[id(p)]
             name = _DTYPES.get(p.dtype)
             if name is None:
-                raise AdamantError(f"a parameter has dtype {p.dtype}; adamant steps float16, bfloat16, float32 and float64")
+                raise AdamantError(f"parameter {i} has dtype {p.dtype}; adamant steps float16, bfloat16, float32 and float64")
             names, dtype = self._engine(groups[id(p)]).layout(name)
             before = self.state.get(p)
             state = dict(before) if before is not None else {}
             # A state that counts steps but lacks its moments came from elsewhere.
-            counting = "step" in state and _step_count(state["step"], f"parameter {i} of this step") > 0
+            counting = "step" in state and _step_count(state["step"], f"parameter {i}") > 0
             if "step" not in state:
                 state["step"] = steps[id(p)]
             for array in names:
                 if array in state:
                     continue
                 if array == _MASTER:
-                    state[array] = p.detach().to(torch.float32, memory_format=torch.preserve_format, copy=True)
+                    state[array] = _fixed_like(p, torch.float32).copy_(p.detach())
                 elif counting and array != "max_exp_avg_sq":
                     raise AdamantError(
-                        f"parameter {i} of this step has a state at step {int(state['step'])} without {array!r} "
+                        f"parameter {i} has a state at step {int(state['step'])} without {array!r} "
                         f"(it has {sorted(state)}): load a state of this optimizer's rule and options")
                 else:
-                    state[array] = torch.zeros_like(p, dtype=_TORCH_DTYPES[dtype], memory_format=torch.preserve_format)
+                    state[array] = _fixed_like(p, _TORCH_DTYPES[dtype])
             previous.append((p, before))
             self.state[p] = state
-        return previous
 
     # --- state dicts ---------------------------------------------------------------------
 
@@ -376,12 +437,17 @@ class _AdamFamily(torch.optim.Optimizer):
                 if saved_id in saved_state:
                     restored.append((p, self._restored(p, saved_state[saved_id], engine, index)))
                 index += 1
-        extra = state_dict.get("adamant", {})
+        extra = state_dict.get("adamant") or {}
+        if not isinstance(extra, dict):
+            raise AdamantError(f"the state dict's 'adamant' entry is {type(extra).__name__}, not a dict")
         num_update = max([int(s["step"]) for _, s in restored] + [_count(extra.get("num_update", 0), "num_update")])
         saved_scheduler = extra.get("lr_scheduler")
         if saved_scheduler is not None and self._lr_scheduler is not None:
             # Checked on a copy first.
-            lr_scheduler.from_dict(self._lr_scheduler.to_dict()).restore_state(saved_scheduler["state"])
+            try:
+                lr_scheduler.from_dict(self._lr_scheduler.to_dict()).restore_state(saved_scheduler["state"])
+            except (TypeError, ValueError, OverflowError, KeyError) as e:
+                raise AdamantError(f"the saved MXNet scheduler state cannot be restored: {e}") from e
         super().load_state_dict({k: v for k, v in state_dict.items() if k != "adamant"})
         # A state dict of torch.optim.Adam lacks adamant's options: they keep their defaults.
         for group in self.param_groups:
@@ -404,7 +470,9 @@ class _AdamFamily(torch.optim.Optimizer):
         names, dtype = engine.layout(_DTYPES.get(p.dtype, "float32"))
         out: dict[str, Any] = {k: v for k, v in saved.items() if k not in names and _SAME_MOMENT.get(k) not in names}
         if "step" in saved:
-            out["step"] = torch.tensor(_step_count(saved["step"], where), dtype=torch.int64)
+            out["step"] = _fixed(np.array(_step_count(saved["step"], where), dtype=np.int64))
+        elif any(k in saved or _SAME_MOMENT.get(k) in saved for k in names):
+            raise AdamantError(f"{where}: its saved state has no 'step'")
         for key in names:
             source = key if key in saved else _SAME_MOMENT.get(key)
             if source not in saved:
@@ -415,8 +483,11 @@ class _AdamFamily(torch.optim.Optimizer):
                     else type(value).__name__
                 raise AdamantError(f"{where}: saved {source!r} is {what}; {p.numel()} floating elements were expected")
             target = torch.float32 if key == _MASTER else _TORCH_DTYPES[dtype]
-            fresh = torch.empty_like(p, dtype=target, memory_format=torch.preserve_format)
-            out[key] = fresh.copy_(value.reshape(p.shape))
+            out[key] = _fixed_like(p, target).copy_(value.reshape(p.shape))
+        counting = "step" in out and int(out["step"]) > 0
+        lacking = [k for k in names if k not in out and k not in (_MASTER, "max_exp_avg_sq")]
+        if counting and lacking:
+            raise AdamantError(f"{where}: its saved state counts {int(out['step'])} steps but has no {lacking}")
         return out
 
 
@@ -439,8 +510,6 @@ class Adam(_AdamFamily):
                  multi_precision: bool = False, wd_order: Optional[str] = None, half_math: Optional[str] = None,
                  lr_scheduler: Optional[lr_scheduler.LRScheduler] = None, begin_num_update: int = 0,
                  threads: Optional[int] = None) -> None:
-        if decoupled_weight_decay:
-            self._registry_name = "adamw"
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, foreach=foreach,
                          capturable=capturable, differentiable=differentiable, fused=fused, rule=rule,
                          rescale_grad=rescale_grad, clip_gradient=clip_gradient, lazy_update=lazy_update,
