@@ -4,7 +4,7 @@
 //! Random shapes (1-D lengths 0..5000, odd ones included, and 2-D and 3-D shapes), random
 //! hyper-parameters and options (MXNet's Adam in both weight-decay orders, clipping off in each
 //! spelling and on; PyTorch's Adam and AdamW with AMSGrad and maximize; MXNet's AdamW with both
-//! kernels and skipped steps), every dtype in one batch (half precision with and without master
+//! kernels and skipped steps; Adamax and Nadam with both of MXNet's formulas), every dtype in one batch (half precision with and without master
 //! weights, in both arithmetics), data with NaN, infinities and signed zeros, several steps;
 //! every instruction-set level the CPU has (this is the only test in its binary, so switching
 //! the level is safe here).

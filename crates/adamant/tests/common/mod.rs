@@ -83,7 +83,7 @@ pub fn optimizer() -> impl Strategy<Value = (String, Value)> {
     let clip = prop_oneof![Just(None), Just(Some(-1.0)), (0.01..5.0f64).prop_map(Some)];
     let rescale = prop_oneof![4 => 0.0..2.0f64, 1 => Just(0.0), 1 => Just(-0.5)];
     let half_math = prop_oneof![Just("round_once"), Just("per_op")];
-    let mxnet_adamw = (common, any::<bool>(), any::<bool>(), clip, rescale, half_math).prop_map(
+    let mxnet_adamw = (common.clone(), any::<bool>(), any::<bool>(), clip, rescale, half_math).prop_map(
         |((beta1, beta2, epsilon, lr, wd, begin, multi_precision), multi, correct_bias, clip, rescale, half_math)| {
             ("adamw".to_string(), json!({"beta1": beta1, "beta2": beta2, "epsilon": epsilon, "learning_rate": lr,
                 "wd": wd, "begin_num_update": begin, "multi_precision": multi_precision, "correct_bias": correct_bias,
@@ -91,7 +91,22 @@ pub fn optimizer() -> impl Strategy<Value = (String, Value)> {
                 "rescale_grad": rescale, "half_math": half_math}))
         },
     );
-    prop_oneof![2 => mxnet_adam, 1 => torch, 1 => mxnet_adamw]
+    let clip = prop_oneof![Just(None), Just(Some(-1.0)), (0.01..5.0f64).prop_map(Some)];
+    let rescale = prop_oneof![4 => 0.0..2.0f64, 1 => Just(0.0)];
+    let half_math = prop_oneof![Just("round_once"), Just("per_op")];
+    let formula = prop_oneof![Just("2.0"), Just("1.x")];
+    let ndarray = (common, clip, rescale, half_math, formula, any::<bool>(), 0.0..0.1f64).prop_map(
+        |((beta1, beta2, epsilon, lr, wd, begin, multi_precision), clip, rescale, half_math, formula, nadam, decay)| {
+            let mut config = json!({"beta1": beta1, "beta2": beta2, "epsilon": epsilon, "learning_rate": lr,
+                "wd": wd, "begin_num_update": begin, "multi_precision": multi_precision, "clip_gradient": clip,
+                "rescale_grad": rescale, "half_math": half_math, "formula": formula});
+            if nadam {
+                config["schedule_decay"] = json!(decay);
+            }
+            (if nadam { "nadam" } else { "adamax" }.to_string(), config)
+        },
+    );
+    prop_oneof![2 => mxnet_adam, 1 => torch, 1 => mxnet_adamw, 2 => ndarray]
 }
 
 /// An updater of `name` configured by `config`, on the fused loop or the reference one.
