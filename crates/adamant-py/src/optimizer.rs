@@ -92,6 +92,16 @@ impl Optimizer {
         Ok(())
     }
 
+    /// The scalars it keeps across steps (Nadam's `m_schedule`), as `(name, value)` pairs.
+    fn scalars(&self) -> Vec<(&'static str, f64)> {
+        self.inner.scalars()
+    }
+
+    /// Puts back scalars taken by `scalars()`.
+    fn restore_scalars(&mut self, scalars: Vec<(String, f64)>) -> PyResult<()> {
+        self.inner.restore_scalars(&scalars).map_err(to_py)
+    }
+
     /// Sets `rescale_grad` for the steps to come (a loss scale's `1 / scale` folded in).
     fn set_rescale_grad(&mut self, rescale_grad: f64) -> PyResult<()> {
         self.inner.set_rescale_grad(rescale_grad).map_err(to_py)

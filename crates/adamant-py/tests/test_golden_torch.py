@@ -1,5 +1,6 @@
 """Every MXNet golden case replayed through ``adamant.torch.Adam``/``AdamW`` with
-``rule="mxnet"``, bit for bit; and PyTorch's golden files through ``rule="torch"``, within their
+``rule="mxnet"`` (and ``Adamax``/``Nadam``, MXNet's only), bit for bit, Nadam's shared
+``m_schedule`` included; and PyTorch's golden files through ``rule="torch"``, within their
 tolerance. Per-index multipliers become one parameter group per parameter, as a PyTorch user
 would write them."""
 
@@ -54,10 +55,15 @@ def build(case: dict[str, Any], rule: str) -> tuple[torch.optim.Optimizer, dict[
                       lr_scheduler=sched, lr=None if sched is None else lr)
     else:
         kwargs.update(amsgrad=bool(cfg.get("amsgrad")), maximize=bool(cfg.get("maximize")))
-    if name == "adam":
+    if name in ("adamax", "nadam"):
+        kwargs.update(formula=cfg.get("formula", "2.0"), half_math=cfg.get("half_math"))
+        if name == "nadam":
+            kwargs.update(schedule_decay=cfg["schedule_decay"])
+        opt: torch.optim.Optimizer = (at.Adamax if name == "adamax" else at.Nadam)(groups, **kwargs)
+    elif name == "adam":
         if rule == "mxnet":
             kwargs.update(wd_order=cfg.get("wd_order"), half_math=cfg.get("half_math"))
-        opt: torch.optim.Optimizer = at.Adam(groups, **kwargs)
+        opt = at.Adam(groups, **kwargs)
     else:
         if rule == "mxnet":
             kwargs.update(correct_bias=cfg.get("correct_bias", True), adamw_kernel=cfg.get("adamw_kernel"))
@@ -100,6 +106,9 @@ def replay(case: dict[str, Any], data: dict[str, Any], rule: str) -> None:
                 dtype = dtypes[i] if tensor is None else str(got.dtype)
                 compare(f"step {s} index {i} {key}", got, bits, dtype, exact, tolerance(data, dtype))
         assert opt.num_update == expect["num_update"], f"step {s}: num_update {opt.num_update}"
+        if "m_schedule" in expect:
+            got = np.float64(opt.state_dict()["adamant"]["scalars"]["m_schedule"])
+            assert got.view(np.uint64) == np.uint64(expect["m_schedule"]), f"step {s}: m_schedule {got!r}"
         for index, count in expect["update_counts"].items():
             assert int(opt.state[params[int(index)]]["step"]) == count, f"step {s}: index {index}'s count"
 

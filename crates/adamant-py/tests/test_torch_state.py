@@ -217,3 +217,23 @@ def test_a_hostile_mxnet_scheduler_state_is_refused() -> None:
     state["adamant"]["lr_scheduler"]["state"] = [0.01, 2]
     with pytest.raises(adamant.AdamantError, match="scheduler state"):
         make(model.parameters()).load_state_dict(state)
+
+
+@pytest.mark.parametrize("make", [lambda p: at.Adamax(p, lr=2e-3), lambda p: at.Nadam(p, lr=2e-3, formula="1.x")],
+                         ids=["adamax", "nadam"])
+def test_adamax_and_nadam_resume_bit_for_bit(make: Callable[[Any], torch.optim.Optimizer]) -> None:
+    resume_equals_uninterrupted(make, torch.float32)
+
+
+def test_nadams_shared_schedule_is_saved_and_refused_where_it_cannot_be_kept() -> None:
+    model = mlp()
+    opt = at.Nadam(model.parameters(), lr=2e-3)
+    run(model, opt, X, Y, 2)
+    m_schedule = saved(opt)["adamant"]["scalars"]["m_schedule"]
+    assert 0 < m_schedule < 1  # advanced once per parameter per step
+    params = list(model.parameters())
+    with pytest.raises(adamant.AdamantError, match="groups may differ in lr and weight_decay only"):
+        two = at.Nadam([{"params": params[:2]}, {"params": params[2:], "betas": (0.8, 0.99)}])
+        run(model, two, X, Y, 1)
+    with pytest.raises(adamant.AdamantError, match="only rule='mxnet'"):
+        at.Nadam(params, rule="torch")

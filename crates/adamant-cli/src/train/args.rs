@@ -59,8 +59,8 @@ pub struct TrainArgs {
     /// softmax; features are scaled on the training part; a fifth is held out for test.
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
-    /// The optimizer, by its registry name: adam or adamw (each with MXNet's rule, or PyTorch's
-    /// with --set rule=torch).
+    /// The optimizer, by its registry name: adam, adamw (each with MXNet's rule, or PyTorch's
+    /// with --set rule=torch), adamax or nadam (MXNet's; --set formula=1.x for MXNet 1.x's).
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
     /// A hyper-parameter, as KEY=VALUE in MXNet's names (VALUE is JSON, or else a string);

@@ -27,6 +27,9 @@ class Optimizer:
         """``(names, dtype)``: the state arrays kept for a weight of ``dtype`` (``"float16"``,
         ``"bfloat16"``, ``"float32"``, ``"float64"``) and the dtype of all but ``weight32``."""
     def set_threads(self, threads: int) -> None: ...
+    def scalars(self) -> list[Tuple[str, float]]:
+        """The scalars it keeps across steps (Nadam's ``m_schedule``)."""
+    def restore_scalars(self, scalars: list[Tuple[str, float]]) -> None: ...
     def set_rescale_grad(self, rescale_grad: float) -> None: ...
 
 def torch_step(

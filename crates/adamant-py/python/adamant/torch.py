@@ -1,4 +1,5 @@
-"""Drop-in PyTorch optimizers: ``adamant.torch.Adam`` and ``adamant.torch.AdamW``.
+"""Drop-in PyTorch optimizers: ``adamant.torch.Adam`` and ``adamant.torch.AdamW``, and MXNet's
+``Adamax`` and ``Nadam`` (MXNet's arithmetic only; see their docstrings).
 
 They take ``torch.optim.Adam``'s and ``torch.optim.AdamW``'s signature and, by default
 (``rule="torch"``), compute what they compute::
@@ -53,7 +54,7 @@ from . import AdamantError, config_json, lr_scheduler
 from ._adamant import Optimizer as _Engine
 from ._adamant import torch_step as _torch_step
 
-__all__ = ["Adam", "AdamW"]
+__all__ = ["Adam", "AdamW", "Adamax", "Nadam"]
 
 _DTYPES = {
     torch.float16: "float16",
@@ -192,12 +193,15 @@ class _AdamFamily(torch.optim.Optimizer):
                         begin_num_update=_count(begin_num_update, "begin_num_update"), **extra)
         super().__init__(params, defaults)
         self._step_supports_amp_scaling = True
+        # Scalars the rule keeps across steps (Nadam's m_schedule), kept here between steps.
+        self._scalars: dict[str, float] = dict(self._engine(self.param_groups[0]).scalars()) \
+            if self.param_groups else {}
         self._num_update = max((int(g["begin_num_update"]) for g in self.param_groups), default=0)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
         state.update(_threads=self._threads, _num_update=self._num_update, _lr_scheduler=self._lr_scheduler,
-                     _step_supports_amp_scaling=True)
+                     _scalars=self._scalars, _step_supports_amp_scaling=True)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -253,24 +257,25 @@ class _AdamFamily(torch.optim.Optimizer):
         under PyTorch's rule."""
         beta1, beta2 = (_number(b, "betas") for b in group["betas"])
         config: dict[str, Any] = dict(beta1=beta1, beta2=beta2, epsilon=_number(group["eps"], "eps"),
-                                      rule=group["rule"], lazy_update=bool(group["lazy_update"]),
+                                      lazy_update=bool(group["lazy_update"]),
                                       multi_precision=bool(group["multi_precision"]),
                                       rescale_grad=_number(group["rescale_grad"], "rescale_grad"),
-                                      clip_gradient=group["clip_gradient"], wd_order=group["wd_order"],
-                                      half_math=group["half_math"])
-        if group["rule"] == "torch":
-            config.update(amsgrad=bool(group["amsgrad"]), maximize=bool(group["maximize"]))
-        else:
-            for key in ("amsgrad", "maximize"):
-                if group[key]:
-                    raise AdamantError(f"{key}=True is PyTorch's; give rule='torch'")
+                                      clip_gradient=group["clip_gradient"], half_math=group["half_math"])
         config.update(self._extra_config(group))
         # torch.optim.Adam reads decoupled_weight_decay per group: AdamW's registry entry.
         name = "adamw" if group.get("decoupled_weight_decay") else self._registry_name
         return name, {k: v for k, v in config.items() if v is not None}
 
     def _extra_config(self, group: dict[str, Any]) -> dict[str, Any]:
-        return {}
+        """The options of this optimizer beyond those every member has (Adam's rule)."""
+        config: dict[str, Any] = dict(rule=group["rule"], wd_order=group["wd_order"])
+        if group["rule"] == "torch":
+            config.update(amsgrad=bool(group["amsgrad"]), maximize=bool(group["maximize"]))
+        else:
+            for key in ("amsgrad", "maximize"):
+                if group[key]:
+                    raise AdamantError(f"{key}=True is PyTorch's; give rule='torch'")
+        return config
 
     def _engine(self, group: dict[str, Any]) -> _Engine:
         """The Rust optimizer for ``group``'s configuration (one per distinct configuration;
@@ -320,6 +325,17 @@ class _AdamFamily(torch.optim.Optimizer):
             first += len(group["params"])
         scheduler = self._lr_scheduler._scheduler if self._lr_scheduler is not None else None
         bucket_list = list(buckets.values())
+        if self._scalars:
+            # Nadam's momentum schedule is one number for all parameters: one configuration,
+            # one process.
+            if len(bucket_list) > 1:
+                raise AdamantError(f"{type(self).__name__} keeps one momentum schedule for all its parameters; its "
+                                   "groups may differ in lr and weight_decay only")
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                raise AdamantError(f"{type(self).__name__}'s momentum schedule is one number advanced by every "
+                                   "parameter's update, which a process holding some of the parameters cannot "
+                                   "reproduce: use it without torch.distributed")
+            bucket_list[0][0].restore_scalars(list(self._scalars.items()))
         missing, num_update = _torch_step(bucket_list, self.state, scheduler, self._num_update)
         if missing:
             previous: list[tuple[torch.Tensor, Optional[dict[str, Any]]]] = []
@@ -341,6 +357,8 @@ class _AdamFamily(torch.optim.Optimizer):
                         self.state[p] = before
                 raise
         self._num_update = num_update
+        if self._scalars:
+            self._scalars = dict(bucket_list[0][0].scalars())
 
     def _indices(self) -> dict[int, int]:
         """Each parameter's position among the optimizer's, by ``id`` (errors name it)."""
@@ -401,6 +419,8 @@ class _AdamFamily(torch.optim.Optimizer):
         with self._lock:
             state = super().state_dict()
             extra: dict[str, Any] = {"num_update": self._num_update}
+            if self._scalars:
+                extra["scalars"] = dict(self._scalars)
             if self._lr_scheduler is not None:
                 extra["lr_scheduler"] = {"schedule": self._lr_scheduler.to_dict(),
                                          "state": list(self._lr_scheduler.state())}
@@ -441,6 +461,10 @@ class _AdamFamily(torch.optim.Optimizer):
         if not isinstance(extra, dict):
             raise AdamantError(f"the state dict's 'adamant' entry is {type(extra).__name__}, not a dict")
         num_update = max([int(s["step"]) for _, s in restored] + [_count(extra.get("num_update", 0), "num_update")])
+        scalars = extra.get("scalars", self._scalars)
+        if not isinstance(scalars, dict) or set(scalars) != set(self._scalars) or not all(
+                isinstance(v, (int, float)) and math.isfinite(v) for v in scalars.values()):
+            raise AdamantError(f"the saved scalars {scalars!r} are not this optimizer's {sorted(self._scalars)}")
         saved_scheduler = extra.get("lr_scheduler")
         if saved_scheduler is not None and self._lr_scheduler is not None:
             # Checked on a copy first.
@@ -458,6 +482,7 @@ class _AdamFamily(torch.optim.Optimizer):
         for p, state in restored:
             self.state[p] = state
         self._num_update = num_update
+        self._scalars = {k: float(v) for k, v in scalars.items()}
         if saved_scheduler is not None and self._lr_scheduler is not None:
             self._lr_scheduler.restore_state(saved_scheduler["state"])
 
@@ -545,4 +570,77 @@ class AdamW(_AdamFamily):
 
     def _extra_config(self, group: dict[str, Any]) -> dict[str, Any]:
         # Passed under either rule: PyTorch's refuses them set away from their defaults.
-        return {"correct_bias": bool(group["correct_bias"]), "adamw_kernel": group["adamw_kernel"]}
+        return {**super()._extra_config(group), "correct_bias": bool(group["correct_bias"]),
+                "adamw_kernel": group["adamw_kernel"]}
+
+
+class _MxnetFamily(_AdamFamily):
+    """The members of the family that only MXNet defines here (MXNet's formulas; no
+    ``rule="torch"``)."""
+
+    def __init__(self, params: Iterable[Any], lr: Any, betas: tuple[Any, Any], eps: float, weight_decay: float,
+                 *, rule: str, formula: str, rescale_grad: float, clip_gradient: Optional[float], lazy_update: bool,
+                 multi_precision: bool, half_math: Optional[str], lr_scheduler: Optional[lr_scheduler.LRScheduler],
+                 begin_num_update: int, threads: Optional[int], extra: dict[str, Any]) -> None:
+        if rule != "mxnet":
+            raise AdamantError(f"rule={rule!r}: {type(self).__name__} is MXNet's here; only rule='mxnet'")
+        super().__init__(params, lr, betas, eps, weight_decay, False, maximize=False, foreach=None, capturable=False,
+                         differentiable=False, fused=None, rule=rule, rescale_grad=rescale_grad,
+                         clip_gradient=clip_gradient, lazy_update=lazy_update, multi_precision=multi_precision,
+                         wd_order=None, half_math=half_math, lr_scheduler=lr_scheduler,
+                         begin_num_update=begin_num_update, threads=threads, extra={"formula": formula, **extra})
+
+    def _extra_config(self, group: dict[str, Any]) -> dict[str, Any]:
+        return {"formula": group["formula"]}
+
+
+class Adamax(_MxnetFamily):
+    """MXNet's Adamax (Adam with the infinity norm), bit for bit, with MXNet 2.0's formula
+    (``formula="2.0"``, the default) or 1.x's (``"1.x"``: no epsilon, weight decay before
+    clipping). States ``mean`` and ``var`` (the running maximum). Defaults are MXNet's
+    (``lr=0.002``); ``weight_decay`` is MXNet's ``wd`` (coupled, added to the gradient). This is
+    not ``torch.optim.Adamax``'s arithmetic.
+
+    ``m = beta1 * m + (1 - beta1) * g``; ``u = max(beta2 * u, |g|)``;
+    ``w -= lr / (1 - beta1^t) * m / (u + eps)``.
+    """
+
+    _registry_name = "adamax"
+
+    def __init__(self, params: Iterable[Any], lr: Any = None, betas: tuple[Any, Any] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, *, rule: str = "mxnet", formula: str = "2.0",
+                 rescale_grad: float = 1.0, clip_gradient: Optional[float] = None, lazy_update: bool = True,
+                 multi_precision: bool = False, half_math: Optional[str] = None,
+                 lr_scheduler: Optional[lr_scheduler.LRScheduler] = None, begin_num_update: int = 0,
+                 threads: Optional[int] = None) -> None:
+        lr = 0.002 if lr is None and lr_scheduler is None else lr
+        super().__init__(params, lr, betas, eps, weight_decay, rule=rule, formula=formula, rescale_grad=rescale_grad,
+                         clip_gradient=clip_gradient, lazy_update=lazy_update, multi_precision=multi_precision,
+                         half_math=half_math, lr_scheduler=lr_scheduler, begin_num_update=begin_num_update,
+                         threads=threads, extra={})
+
+
+class Nadam(_MxnetFamily):
+    """MXNet's Nadam, bit for bit, with MXNet 2.0's formula (the default) or 1.x's. This is
+    MXNet's Nadam with its momentum schedule (``schedule_decay``), **not**
+    ``torch.optim.NAdam``: the schedule ``m_schedule`` is one number for the whole optimizer,
+    advanced by every parameter's update in order, saved in ``state_dict()["adamant"]``. So its
+    groups may differ in ``lr`` and ``weight_decay`` only, and it refuses to run under
+    ``torch.distributed`` (a process holding some parameters cannot reproduce it).
+    """
+
+    _registry_name = "nadam"
+
+    def __init__(self, params: Iterable[Any], lr: Any = None, betas: tuple[Any, Any] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, *, schedule_decay: float = 0.004, rule: str = "mxnet",
+                 formula: str = "2.0", rescale_grad: float = 1.0, clip_gradient: Optional[float] = None,
+                 lazy_update: bool = True, multi_precision: bool = False, half_math: Optional[str] = None,
+                 lr_scheduler: Optional[lr_scheduler.LRScheduler] = None, begin_num_update: int = 0,
+                 threads: Optional[int] = None) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, rule=rule, formula=formula, rescale_grad=rescale_grad,
+                         clip_gradient=clip_gradient, lazy_update=lazy_update, multi_precision=multi_precision,
+                         half_math=half_math, lr_scheduler=lr_scheduler, begin_num_update=begin_num_update,
+                         threads=threads, extra={"schedule_decay": schedule_decay})
+
+    def _extra_config(self, group: dict[str, Any]) -> dict[str, Any]:
+        return {**super()._extra_config(group), "schedule_decay": _number(group["schedule_decay"], "schedule_decay")}
