@@ -1,5 +1,5 @@
 """Every MXNet golden case replayed through ``adamant.torch.Adam``/``AdamW`` with
-``rule="mxnet"`` (and ``Adamax``/``Nadam``, MXNet's only), bit for bit, Nadam's shared
+``rule="mxnet"`` (and ``Adamax``/``Nadam``/``LAMB``, MXNet's only), bit for bit, Nadam's shared
 ``m_schedule`` included; and PyTorch's golden files through ``rule="torch"``, within their
 tolerance. Per-index multipliers become one parameter group per parameter, as a PyTorch user
 would write them."""
@@ -55,11 +55,17 @@ def build(case: dict[str, Any], rule: str) -> tuple[torch.optim.Optimizer, dict[
                       lr_scheduler=sched, lr=None if sched is None else lr)
     else:
         kwargs.update(amsgrad=bool(cfg.get("amsgrad")), maximize=bool(cfg.get("maximize")))
-    if name in ("adamax", "nadam"):
+    if name == "lamb":
+        kwargs.pop("lazy_update", None)
+        kwargs.update(formula=cfg.get("formula", "2.0"), lamb_kernel=cfg.get("lamb_kernel", "multi"),
+                      lower_bound=cfg.get("lower_bound"), upper_bound=cfg.get("upper_bound"),
+                      bias_correction=cfg.get("bias_correction", True))
+        opt: torch.optim.Optimizer = at.LAMB(groups, **kwargs)
+    elif name in ("adamax", "nadam"):
         kwargs.update(formula=cfg.get("formula", "2.0"), half_math=cfg.get("half_math"))
         if name == "nadam":
             kwargs.update(schedule_decay=cfg["schedule_decay"])
-        opt: torch.optim.Optimizer = (at.Adamax if name == "adamax" else at.Nadam)(groups, **kwargs)
+        opt = (at.Adamax if name == "adamax" else at.Nadam)(groups, **kwargs)
     elif name == "adam":
         if rule == "mxnet":
             kwargs.update(wd_order=cfg.get("wd_order"), half_math=cfg.get("half_math"))

@@ -216,6 +216,16 @@ pub enum Error {
         /// What it does not support, and why.
         what: &'static str,
     },
+    /// The optimizer takes dense gradients only.
+    #[error("parameter {index}: {optimizer} takes dense gradients only ({why}); densify the gradient")]
+    RowSparseUnsupported {
+        /// The parameter index.
+        index: usize,
+        /// The optimizer's registry name.
+        optimizer: &'static str,
+        /// Why.
+        why: &'static str,
+    },
     /// The optimizer cannot step weights of this dtype as configured.
     #[error("parameter {index}: {dtype} {what}")]
     DTypeUnsupported {

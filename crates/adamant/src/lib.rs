@@ -38,8 +38,8 @@
 //! `rule`: `"mxnet"` (the default) is MXNet's arithmetic bit for bit, hyper-parameters read as
 //! MXNet's own parser reads them; `"torch"` is `torch.optim`'s (see [`Rule`]). The registry
 //! knows [`OPTIMIZERS`]: Adam ([`optimizer::adam`]), AdamW ([`optimizer::adamw`]), and MXNet's
-//! Adamax ([`optimizer::adamax`]) and Nadam ([`optimizer::nadam`]), with MXNet 2.0's or 1.x's
-//! formula ([`MxnetVersion`]).
+//! Adamax ([`optimizer::adamax`]), Nadam ([`optimizer::nadam`]) and LAMB ([`optimizer::lamb`]),
+//! with MXNet 2.0's or 1.x's formula ([`MxnetVersion`]).
 //!
 //! ## Layers
 //!
@@ -71,7 +71,8 @@
 //!
 //! Then `pub mod foo;` in `optimizer/mod.rs`, its name in the registry (`optimizer/registry.rs`),
 //! its re-export in `lib.rs`, and its golden family out of the harness's `PENDING` list.
-//! AdamW, Adamax and Nadam were added this way (Adamax: 240 lines and one registry line).
+//! AdamW, Adamax, Nadam and LAMB were added this way (Adamax: 240 lines and one registry line;
+//! LAMB, a rule that needs each tensor's norms first, brings its own two-pass loop).
 //!
 //! ## When not to use it
 //!
@@ -113,6 +114,7 @@ pub use optimizer::adamw::{AdamWConfig, AdamWKernel};
 pub use optimizer::base::OptimizerBase;
 pub use optimizer::config::{Multipliers, OptimizerConfig};
 pub use optimizer::interface::{Optimizer, ParamStep};
+pub use optimizer::lamb::{LambConfig, LambKernel};
 pub use optimizer::nadam::NadamConfig;
 pub use optimizer::options::{HalfMath, MxnetVersion, Rule, WdOrder};
 pub use optimizer::registry::{create, OPTIMIZERS};

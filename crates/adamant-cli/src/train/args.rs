@@ -60,7 +60,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
     /// The optimizer, by its registry name: adam, adamw (each with MXNet's rule, or PyTorch's
-    /// with --set rule=torch), adamax or nadam (MXNet's; --set formula=1.x for MXNet 1.x's).
+    /// with --set rule=torch), adamax, nadam or lamb (MXNet's; --set formula=1.x for MXNet 1.x's).
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
     /// A hyper-parameter, as KEY=VALUE in MXNet's names (VALUE is JSON, or else a string);

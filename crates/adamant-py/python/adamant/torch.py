@@ -1,5 +1,5 @@
 """Drop-in PyTorch optimizers: ``adamant.torch.Adam`` and ``adamant.torch.AdamW``, and MXNet's
-``Adamax`` and ``Nadam`` (MXNet's arithmetic only; see their docstrings).
+``Adamax``, ``Nadam`` and ``LAMB`` (MXNet's arithmetic only; see their docstrings).
 
 They take ``torch.optim.Adam``'s and ``torch.optim.AdamW``'s signature and, by default
 (``rule="torch"``), compute what they compute::
@@ -54,7 +54,7 @@ from . import AdamantError, config_json, lr_scheduler
 from ._adamant import Optimizer as _Engine
 from ._adamant import torch_step as _torch_step
 
-__all__ = ["Adam", "AdamW", "Adamax", "Nadam"]
+__all__ = ["Adam", "AdamW", "Adamax", "LAMB", "Nadam"]
 
 _DTYPES = {
     torch.float16: "float16",
@@ -257,7 +257,6 @@ class _AdamFamily(torch.optim.Optimizer):
         under PyTorch's rule."""
         beta1, beta2 = (_number(b, "betas") for b in group["betas"])
         config: dict[str, Any] = dict(beta1=beta1, beta2=beta2, epsilon=_number(group["eps"], "eps"),
-                                      lazy_update=bool(group["lazy_update"]),
                                       multi_precision=bool(group["multi_precision"]),
                                       rescale_grad=_number(group["rescale_grad"], "rescale_grad"),
                                       clip_gradient=group["clip_gradient"], half_math=group["half_math"])
@@ -268,7 +267,8 @@ class _AdamFamily(torch.optim.Optimizer):
 
     def _extra_config(self, group: dict[str, Any]) -> dict[str, Any]:
         """The options of this optimizer beyond those every member has (Adam's rule)."""
-        config: dict[str, Any] = dict(rule=group["rule"], wd_order=group["wd_order"])
+        config: dict[str, Any] = dict(rule=group["rule"], wd_order=group["wd_order"],
+                                      lazy_update=bool(group["lazy_update"]))
         if group["rule"] == "torch":
             config.update(amsgrad=bool(group["amsgrad"]), maximize=bool(group["maximize"]))
         else:
@@ -591,7 +591,7 @@ class _MxnetFamily(_AdamFamily):
                          begin_num_update=begin_num_update, threads=threads, extra={"formula": formula, **extra})
 
     def _extra_config(self, group: dict[str, Any]) -> dict[str, Any]:
-        return {"formula": group["formula"]}
+        return {"formula": group["formula"], "lazy_update": bool(group["lazy_update"])}
 
 
 class Adamax(_MxnetFamily):
@@ -644,3 +644,33 @@ class Nadam(_MxnetFamily):
 
     def _extra_config(self, group: dict[str, Any]) -> dict[str, Any]:
         return {**super()._extra_config(group), "schedule_decay": _number(group["schedule_decay"], "schedule_decay")}
+
+
+class LAMB(_MxnetFamily):
+    """MXNet's LAMB, bit for bit: its multi-tensor kernel (``lamb_kernel="multi"``, the default)
+    or its phase operators (``"phase"``), MXNet 2.0's formula or 1.x's. Per tensor: Adam's
+    direction ``d = m^ / (sqrt(v^) + eps) + weight_decay * w``, then the trust ratio
+    ``r = clamp(||w||, lower_bound, upper_bound) / ||d||`` (1 where a norm is 0) and
+    ``w -= lr * r * d``. The norms are sums in element order: the same bits for every thread
+    count. Dense gradients only; float16 and bfloat16 parameters need ``multi_precision``.
+    """
+
+    _registry_name = "lamb"
+
+    def __init__(self, params: Iterable[Any], lr: Any = None, betas: tuple[Any, Any] = (0.9, 0.999),
+                 eps: float = 1e-6, weight_decay: float = 0, *, lower_bound: Optional[float] = None,
+                 upper_bound: Optional[float] = None, bias_correction: bool = True, lamb_kernel: str = "multi",
+                 rule: str = "mxnet", formula: str = "2.0", rescale_grad: float = 1.0,
+                 clip_gradient: Optional[float] = None, multi_precision: bool = False,
+                 lr_scheduler: Optional[lr_scheduler.LRScheduler] = None, begin_num_update: int = 0,
+                 threads: Optional[int] = None) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, rule=rule, formula=formula, rescale_grad=rescale_grad,
+                         clip_gradient=clip_gradient, lazy_update=False, multi_precision=multi_precision,
+                         half_math=None, lr_scheduler=lr_scheduler, begin_num_update=begin_num_update,
+                         threads=threads, extra={"lower_bound": lower_bound, "upper_bound": upper_bound,
+                                                 "bias_correction": bias_correction, "lamb_kernel": lamb_kernel})
+
+    def _extra_config(self, group: dict[str, Any]) -> dict[str, Any]:
+        return {"formula": group["formula"], "lower_bound": group["lower_bound"],
+                "upper_bound": group["upper_bound"], "bias_correction": bool(group["bias_correction"]),
+                "lamb_kernel": group["lamb_kernel"]}

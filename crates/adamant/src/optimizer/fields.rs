@@ -13,6 +13,8 @@ use crate::optimizer::options::Choice;
 pub(crate) enum Field<C> {
     /// A number.
     Number(&'static str, fn(&mut C) -> &mut f64),
+    /// A number or `null` (none: an option left off).
+    OptionalNumber(&'static str, fn(&mut C) -> &mut Option<f64>),
     /// `true` or `false`.
     Flag(&'static str, fn(&mut C) -> &mut bool),
     /// One of a few names (its name is the option's [`Choice::KEY`]).
@@ -56,7 +58,7 @@ impl<C> Field<C> {
     /// The name, as the registry spells it (`config` to find a choice's key).
     fn name(&self, config: &mut C) -> &'static str {
         match self {
-            Field::Number(name, _) | Field::Flag(name, _) => name,
+            Field::Number(name, _) | Field::OptionalNumber(name, _) | Field::Flag(name, _) => name,
             Field::Choice(get) => get(config).key(),
         }
     }
@@ -85,6 +87,7 @@ pub(crate) fn from_json<C: Fields>(value: &Value) -> Result<C> {
         let Some(field) = C::FIELDS.iter().find(|field| field.name(&mut defaults) == key) else { continue };
         match field {
             Field::Number(_, get) => *get(&mut config) = f.f64(key)?.unwrap_or(*get(&mut defaults)),
+            Field::OptionalNumber(_, get) => *get(&mut config) = f.f64(key)?.or(*get(&mut defaults)),
             Field::Flag(_, get) => *get(&mut config) = f.bool(key)?.unwrap_or(*get(&mut defaults)),
             Field::Choice(get) => get(&mut config).read(&f)?,
         }
@@ -100,6 +103,7 @@ pub(crate) fn to_json<C: Fields>(config: &C, base: &OptimizerConfig) -> Value {
         let name = field.name(&mut config);
         let value = match field {
             Field::Number(_, get) => number(*get(&mut config)),
+            Field::OptionalNumber(_, get) => get(&mut config).map_or(Value::Null, number),
             Field::Flag(_, get) => Value::from(*get(&mut config)),
             Field::Choice(get) => get(&mut config).json(),
         };

@@ -17,6 +17,7 @@ pub(crate) mod engine;
 pub(crate) mod fields;
 pub mod interface;
 pub(crate) mod kernel_values;
+pub mod lamb;
 pub(crate) mod moments;
 pub(crate) mod mxnet_float;
 pub mod nadam;

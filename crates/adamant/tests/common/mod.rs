@@ -109,12 +109,41 @@ pub fn optimizer() -> impl Strategy<Value = (String, Value)> {
     prop_oneof![2 => mxnet_adam, 1 => torch, 1 => mxnet_adamw, 2 => ndarray]
 }
 
+/// [`optimizer`], and LAMB (which takes dense gradients only).
+pub fn dense_optimizer() -> impl Strategy<Value = (String, Value)> {
+    let lamb = (
+        (0.0..0.9999f64, 0.0..0.9999f64, 1e-8..1e-2f64, 0.0..1.0f64, 0.0..0.5f64, 0u64..20),
+        (any::<bool>(), any::<bool>(), any::<bool>()),
+        (
+            prop_oneof![Just(None), (0.0..2.0f64).prop_map(Some)],
+            prop_oneof![Just(None), (0.0..2.0f64).prop_map(Some)],
+        ),
+        prop_oneof![Just(None), (0.01..5.0f64).prop_map(Some)],
+    )
+        .prop_map(|((beta1, beta2, epsilon, lr, wd, begin), (phase, bias, v1), (lower, upper), clip)| {
+            (
+                "lamb".to_string(),
+                json!({"beta1": beta1, "beta2": beta2, "epsilon": epsilon, "learning_rate": lr,
+                "wd": wd, "begin_num_update": begin, "lamb_kernel": if phase { "phase" } else { "multi" },
+                "bias_correction": bias, "formula": if v1 { "1.x" } else { "2.0" }, "lower_bound": lower,
+                "upper_bound": upper, "clip_gradient": clip}),
+            )
+        });
+    prop_oneof![3 => optimizer(), 1 => lamb]
+}
+
 /// An updater of `name` configured by `config`, on the fused loop or the reference one.
 /// `config`, with master weights where PyTorch's rule needs them: for half-precision weights.
 pub fn fitted(config: &Value, dtypes: impl IntoIterator<Item = DType>) -> Value {
     let mut config = config.clone();
-    if config["rule"] == "torch" && dtypes.into_iter().any(|d| matches!(d, DType::F16 | DType::BF16)) {
+    let half = dtypes.into_iter().any(|d| matches!(d, DType::F16 | DType::BF16));
+    // LAMB's kernels have no half-precision arithmetic, and its phase kernel no master copy.
+    let lamb = config.get("lamb_kernel").is_some();
+    if half && (config["rule"] == "torch" || lamb) {
         config["multi_precision"] = json!(true);
+    }
+    if half && lamb {
+        config["lamb_kernel"] = json!("multi");
     }
     config
 }
