@@ -58,6 +58,13 @@ struct Row {
     gbps: f64,
     roofline_gbps: f64,
     fraction_of_roofline: f64,
+    /// The same step's throughput on cache-resident arrays (dense scenarios): what the
+    /// arithmetic allows on these threads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compute_ceiling_gbps: Option<f64>,
+    /// Throughput over min(roofline, compute ceiling).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fraction_of_limit: Option<f64>,
     /// For many tensors: throughput relative to one tensor of the same elements (median of
     /// paired time ratios).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,6 +145,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
         let step_s = median(&measured.step);
         let bytes = scenario.bytes();
+        let ceiling = match scenario.cache_resident() {
+            Some(small) => Some(pool.install(|| ceiling_gbps(&small, args.seconds))?),
+            None => None,
+        };
+        let roofline_gbps = bytes / median(&measured.stream) / 1e9;
         let sparse = scenario.sparse_rows();
         rows.push(Row {
             scenario: scenario.name.clone(),
@@ -151,8 +163,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             min_ms: measured.step.iter().copied().fold(f64::INFINITY, f64::min) * 1e3,
             max_ms: measured.step.iter().copied().fold(0.0, f64::max) * 1e3,
             gbps: bytes / step_s / 1e9,
-            roofline_gbps: bytes / median(&measured.stream) / 1e9,
+            roofline_gbps,
             fraction_of_roofline: measured.fraction_of_roofline(),
+            compute_ceiling_gbps: ceiling,
+            fraction_of_limit: ceiling.map(|c| bytes / step_s / 1e9 / c.min(roofline_gbps)),
             fraction_of_one_tensor: measured.fraction_of_twin(),
             table_rows: sparse.map(|(rows, _)| rows),
             rows_touched: sparse.map(|(_, touched)| touched),
@@ -173,7 +187,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
 fn print_table(rows: &[Row]) -> Result<()> {
     outln!(
-        "{:<36} {:<20} {:>11} {:>7} {:>3} {:>10} {:>17} {:>7} {:>9} {:>7}",
+        "{:<36} {:<20} {:>11} {:>7} {:>3} {:>10} {:>17} {:>7} {:>9} {:>7} {:>9} {:>8}",
         "scenario",
         "dtype",
         "elements",
@@ -183,11 +197,15 @@ fn print_table(rows: &[Row]) -> Result<()> {
         "min-max ms",
         "GB/s",
         "roof GB/s",
-        "of roof"
+        "of roof",
+        "ceil GB/s",
+        "of limit"
     )?;
+    let optional =
+        |x: Option<f64>, precision: usize| x.map_or_else(|| "-".to_string(), |x| format!("{x:.precision$}"));
     for r in rows {
         outln!(
-            "{:<36} {:<20} {:>11} {:>7} {:>3} {:>10.3} {:>17} {:>7.1} {:>9.1} {:>7.3}",
+            "{:<36} {:<20} {:>11} {:>7} {:>3} {:>10.3} {:>17} {:>7.1} {:>9.1} {:>7.3} {:>9} {:>8}",
             r.scenario,
             r.dtype,
             r.elements,
@@ -197,7 +215,9 @@ fn print_table(rows: &[Row]) -> Result<()> {
             format!("{:.3}-{:.3}", r.min_ms, r.max_ms),
             r.gbps,
             r.roofline_gbps,
-            r.fraction_of_roofline
+            r.fraction_of_roofline,
+            optional(r.compute_ceiling_gbps, 1),
+            optional(r.fraction_of_limit, 3)
         )?;
     }
     let time = |name: &str| rows.iter().find(|r| r.scenario == name).map(|r| r.median_ms);
@@ -229,4 +249,21 @@ fn print_table(rows: &[Row]) -> Result<()> {
         outln!("  {note}")?;
     }
     Ok(())
+}
+
+/// The throughput of `small`'s step with its arrays warm in the cache: the median of steps run
+/// back to back for a tenth of `seconds` (at least 20).
+fn ceiling_gbps(small: &Scenario, seconds: f64) -> Result<f64> {
+    let mut work = small.build()?;
+    for _ in 0..3 {
+        work.step()?;
+    }
+    let mut times = Vec::new();
+    let start = std::time::Instant::now();
+    while times.len() < 20 || start.elapsed().as_secs_f64() < seconds / 10.0 {
+        let t = std::time::Instant::now();
+        work.step()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    Ok(small.bytes() / median(&times) / 1e9)
 }

@@ -88,6 +88,9 @@ pub fn all(size: f64) -> Vec<Scenario> {
         adam("dense-f32-16Mx1", f32, 1, 16 * M),
         adam("dense-f32-16Mx256", f32, 256, 16 * M),
         scenario("dense-f32-16Mx256-adamw", f32, 256, 16 * M, "adamw", json!({"wd": 0.01})),
+        scenario("dense-f32-16Mx256-adamax", f32, 256, 16 * M, "adamax", json!({"wd": 0.01})),
+        scenario("dense-f32-16Mx256-nadam", f32, 256, 16 * M, "nadam", json!({"wd": 0.01})),
+        scenario("dense-f32-16Mx256-lamb", f32, 256, 16 * M, "lamb", json!({"wd": 0.01})),
         scenario("dense-f32-16Mx256-adam-torch", f32, 256, 16 * M, "adam", torch.clone()),
         scenario("dense-f32-16Mx256-adamw-torch", f32, 256, 16 * M, "adamw", torch),
         scenario(
@@ -222,6 +225,21 @@ impl Scenario {
             }
         };
         (per_element * self.streamed_elements() * self.tensors) as f64
+    }
+
+    /// The same step on arrays that together stay in the last-level cache (512Ki elements:
+    /// 14 MiB for Adam in float32), for the compute ceiling: what the arithmetic allows on these
+    /// threads when memory does not limit it. Up to 16 tensors (so that threads share them as
+    /// in the full step, while each tensor's own per-step work stays small beside its elements).
+    /// Dense scenarios only.
+    pub fn cache_resident(&self) -> Option<Scenario> {
+        let tensors = self.tensors.clamp(1, 16);
+        matches!(self.kind, Kind::Dense { .. }).then(|| Scenario {
+            name: format!("{}-cache-resident", self.name),
+            tensors,
+            per_tensor: 512 * 1024 / tensors,
+            ..self.clone()
+        })
     }
 
     /// Threads the step runs on.
