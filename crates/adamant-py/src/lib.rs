@@ -9,6 +9,7 @@ mod optimizer;
 mod raw;
 mod scheduler;
 mod torch_grad;
+mod torch_grads;
 mod torch_known;
 mod torch_step;
 mod torch_tensors;
@@ -23,6 +24,7 @@ fn _adamant(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<updater::Updater>()?;
     m.add_class::<scheduler::LrScheduler>()?;
     m.add_function(wrap_pyfunction!(step_torch, m)?)?;
+    m.add_function(wrap_pyfunction!(torch_grads::sum_of_squares, m)?)?;
     Ok(())
 }
 

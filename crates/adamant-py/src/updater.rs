@@ -129,47 +129,24 @@ impl Updater {
     /// gradient as `(index, weight, (row_ids, values))` (int64 row ids, `values` holding their
     /// rows). Checked as a whole first; on any error nothing changes.
     fn update(&mut self, py: Python<'_>, batch: &Bound<'_, PyList>) -> PyResult<()> {
-        let entries: Vec<Entry> = batch.iter().map(|item| entry(&item)).collect::<PyResult<_>>()?;
-        let written: Vec<Range<usize>> = entries.iter().map(|e| e.weight.bytes()).collect();
-        let read: Vec<Range<usize>> = entries
-            .iter()
-            .flat_map(|e| {
-                let rows = e.rows.map(|(p, n)| p..n.saturating_mul(8).saturating_add(p));
-                std::iter::once(e.grad.bytes()).chain(rows)
-            })
-            .collect();
-        if first_overlap(&written, &read).is_some() {
-            return Err(refused("two arrays of the batch share memory; each weight must own its memory"));
-        }
-        let inner = &mut self.inner;
-        py.detach(|| {
-            let mut params: Vec<Param<'_>> = entries
-                .iter()
-                .map(|e| {
-                    // SAFETY: addresses, dtypes, lengths and alignment were read from live numpy
-                    // arrays (C-contiguous, the weights writable) that the caller's batch keeps
-                    // referenced; no weight overlaps another weight or any gradient.
-                    let weight = unsafe { e.weight.data_mut() };
-                    // SAFETY: as above, for reads.
-                    let values: DataRef<'_> = unsafe { e.grad.data_ref() };
-                    let grad = match e.rows {
-                        None => Grad::Dense(TensorRef { shape: &e.grad_shape, data: values }),
-                        Some((ptr, n)) => {
-                            // SAFETY: a live, C-contiguous int64 array of `n` elements, only read.
-                            let ids: &[i64] = if n == 0 {
-                                &[]
-                            } else {
-                                unsafe { std::slice::from_raw_parts(ptr as *const i64, n) }
-                            };
-                            Grad::RowSparse(RowSparseRef { shape: &e.shape, row_indices: ids, values })
-                        }
-                    };
-                    Param::new(e.index, TensorMut { shape: &e.shape, data: weight }, grad)
-                })
-                .collect();
-            inner.update(&mut params)
-        })
-        .map_err(to_py)
+        self.run(py, batch, adamant::updater::StepOptions::default()).map(|_| ())
+    }
+
+    /// `update`, with the gradients clipped by their global L2 norm (`clip_global_norm`, as
+    /// PyTorch's `clip_grad_norm_`, folded into `rescale_grad` for this step) and the step
+    /// skipped, changing nothing, when a gradient is not finite (`skip_non_finite`). Returns
+    /// `(global_norm, factor, skipped)`.
+    #[pyo3(signature = (batch, clip_global_norm = None, skip_non_finite = false))]
+    fn step(
+        &mut self,
+        py: Python<'_>,
+        batch: &Bound<'_, PyList>,
+        clip_global_norm: Option<f64>,
+        skip_non_finite: bool,
+    ) -> PyResult<(f64, f64, bool)> {
+        let report =
+            self.run(py, batch, adamant::updater::StepOptions { clip_global_norm, skip_non_finite })?;
+        Ok((report.global_norm, report.factor, report.skipped))
     }
 
     /// The largest update count of any parameter (MXNet's `num_update`).
@@ -230,5 +207,57 @@ impl Updater {
     /// The optimizer's configuration as a JSON object.
     fn config_json(&self) -> String {
         self.inner.optimizer().config_json().to_string()
+    }
+}
+
+impl Updater {
+    /// A batch of numpy arrays stepped with `options`.
+    fn run(
+        &mut self,
+        py: Python<'_>,
+        batch: &Bound<'_, PyList>,
+        options: adamant::updater::StepOptions,
+    ) -> PyResult<adamant::updater::StepReport> {
+        let entries: Vec<Entry> = batch.iter().map(|item| entry(&item)).collect::<PyResult<_>>()?;
+        let written: Vec<Range<usize>> = entries.iter().map(|e| e.weight.bytes()).collect();
+        let read: Vec<Range<usize>> = entries
+            .iter()
+            .flat_map(|e| {
+                let rows = e.rows.map(|(p, n)| p..n.saturating_mul(8).saturating_add(p));
+                std::iter::once(e.grad.bytes()).chain(rows)
+            })
+            .collect();
+        if first_overlap(&written, &read).is_some() {
+            return Err(refused("two arrays of the batch share memory; each weight must own its memory"));
+        }
+        let inner = &mut self.inner;
+        py.detach(|| {
+            let mut params: Vec<Param<'_>> = entries
+                .iter()
+                .map(|e| {
+                    // SAFETY: addresses, dtypes, lengths and alignment were read from live numpy
+                    // arrays (C-contiguous, the weights writable) that the caller's batch keeps
+                    // referenced; no weight overlaps another weight or any gradient.
+                    let weight = unsafe { e.weight.data_mut() };
+                    // SAFETY: as above, for reads.
+                    let values: DataRef<'_> = unsafe { e.grad.data_ref() };
+                    let grad = match e.rows {
+                        None => Grad::Dense(TensorRef { shape: &e.grad_shape, data: values }),
+                        Some((ptr, n)) => {
+                            // SAFETY: a live, C-contiguous int64 array of `n` elements, only read.
+                            let ids: &[i64] = if n == 0 {
+                                &[]
+                            } else {
+                                unsafe { std::slice::from_raw_parts(ptr as *const i64, n) }
+                            };
+                            Grad::RowSparse(RowSparseRef { shape: &e.shape, row_indices: ids, values })
+                        }
+                    };
+                    Param::new(e.index, TensorMut { shape: &e.shape, data: weight }, grad)
+                })
+                .collect();
+            inner.step(&mut params, options)
+        })
+        .map_err(to_py)
     }
 }

@@ -129,3 +129,28 @@ def test_zero_equals_ddp_and_its_consolidated_state_resumes_one_process(kind: st
         opt.step()
     for a, b in zip(model.parameters(), result["ddp_25"]):
         assert torch.equal(a.detach(), b), "the resumed process parts from the uninterrupted run"
+
+
+def clip_worker(rank: int, port: int, out: str) -> None:
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    try:
+        # Each rank holds other gradients (a shard of the model, as under ZeRO or FSDP).
+        p = torch.nn.Parameter(torch.zeros(1000))
+        p.grad = torch.full((1000,), float(rank + 1))
+        norm = at.clip_grad_norm_([p], 1.0, process_group=dist.group.WORLD)
+        torch.save({"norm": norm, "grad": p.grad}, f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_clipping_by_the_global_norm_is_global_across_processes() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "clip")
+        mp.spawn(clip_worker, args=(free_port(), out), nprocs=WORLD, join=True)
+        results = [torch.load(f"{out}.{rank}") for rank in range(WORLD)]
+    want = (1000 * (1.0**2 + 2.0**2)) ** 0.5
+    for rank, r in enumerate(results):
+        assert float(r["norm"]) == want, f"rank {rank}: {float(r['norm'])}"
+        torch.testing.assert_close(r["grad"], torch.full((1000,), (rank + 1) / (want + 1e-6)))

@@ -139,3 +139,13 @@ def test_arrays_in_the_other_byte_order_are_refused() -> None:
 def test_a_scheduler_argument_that_is_nan_is_named() -> None:
     with pytest.raises(adamant.AdamantError, match="factor"):
         lr_scheduler.FactorScheduler(10, factor=float("nan"))
+
+
+def test_a_step_clips_by_the_global_norm_and_skips_non_finite_gradients() -> None:
+    updater = adamant.Updater(adamant.create("adam", learning_rate=0.1))
+    w = np.zeros(2, np.float32)
+    norm, factor, skipped = updater.step([(0, w, np.array([3.0, np.inf], np.float32))], skip_non_finite=True)
+    assert skipped and updater.num_update == 0 and (w == 0).all() and updater.state(0) is None
+    norm, factor, skipped = updater.step([(0, w, np.array([3.0, 4.0], np.float32))], clip_global_norm=1.0)
+    assert (norm, skipped) == (5.0, False) and abs(factor - 1.0 / (5.0 + 1e-6)) < 1e-15
+    assert updater.num_update == 1 and (w < 0).all()

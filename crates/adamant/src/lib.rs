@@ -84,6 +84,7 @@
 mod aliases;
 pub mod checkpoint;
 pub mod error;
+pub mod global_norm;
 mod index_map;
 mod json_fields;
 mod kernel;

@@ -169,6 +169,52 @@ impl Updater {
         result
     }
 
+    /// [`Updater::update`] with what training loops need around it: the gradients clipped by
+    /// their global norm (`options.clip_global_norm`: as PyTorch's `clip_grad_norm_`, the factor
+    /// folded into `rescale_grad` for this step, so no extra pass over the weights), and the step
+    /// skipped when the gradients are not all finite (`options.skip_non_finite`: weights, states,
+    /// counters, `num_update` and the scheduler all unchanged, as when a loss scaler skips).
+    /// The global norm costs one extra read of the gradients ([`crate::global_norm`]).
+    ///
+    /// ```
+    /// use adamant::{Param, Updater, updater::StepOptions};
+    /// let mut updater = Updater::new(adamant::create("adam", &serde_json::json!({}))?);
+    /// let (mut w, g) = ([0f32; 2], [3f32, f32::NAN]);
+    /// let options = StepOptions { clip_global_norm: Some(1.0), skip_non_finite: true };
+    /// let report = updater.step(&mut [Param::dense(0, &[2], &mut w, &g)], options)?;
+    /// assert!(report.skipped && updater.num_update() == 0 && w == [0.0, 0.0]);
+    /// # Ok::<(), adamant::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Updater::update`]; on error nothing has changed (`rescale_grad` included).
+    pub fn step(&mut self, batch: &mut [Param<'_>], options: StepOptions) -> Result<StepReport> {
+        let needs_norm = options.clip_global_norm.is_some() || options.skip_non_finite;
+        let norm = if needs_norm {
+            match &self.pool {
+                Some(pool) => pool.install(|| crate::global_norm::global_norm(batch)),
+                None => crate::global_norm::global_norm(batch),
+            }
+        } else {
+            f64::NAN
+        };
+        if options.skip_non_finite && !norm.is_finite() {
+            return Ok(StepReport { global_norm: norm, factor: 1.0, skipped: true });
+        }
+        let factor = options.clip_global_norm.map_or(1.0, |max| crate::global_norm::clip_factor(norm, max));
+        if factor == 1.0 {
+            self.update(batch)?;
+            return Ok(StepReport { global_norm: norm, factor, skipped: false });
+        }
+        let rescale_grad = self.optimizer.base().config().rescale_grad;
+        self.optimizer.set_rescale_grad(rescale_grad * factor)?;
+        let result = self.update(batch);
+        let restored = self.optimizer.set_rescale_grad(rescale_grad);
+        result?;
+        restored?;
+        Ok(StepReport { global_norm: norm, factor, skipped: false })
+    }
+
     /// Forgets the states from slot `existing` on (those a refused batch created).
     fn forget_from(&mut self, existing: usize) {
         self.slots.retain(|_, slot| *slot < existing);
@@ -225,4 +271,24 @@ fn lend<'s>(states: &'s mut [State], slots: &[usize]) -> Vec<StateMut<'s>> {
     }
     let mut all: Vec<Option<&mut State>> = states.iter_mut().map(Some).collect();
     slots.iter().filter_map(|&s| all[s].take()).map(State::as_mut).collect()
+}
+
+/// What [`Updater::step`] does around the optimizer's step.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepOptions {
+    /// Clip the gradients to this global L2 norm (PyTorch's `max_norm`); `None`: no clipping.
+    pub clip_global_norm: Option<f64>,
+    /// Skip the step, changing nothing, when a gradient element is NaN or infinite.
+    pub skip_non_finite: bool,
+}
+
+/// What [`Updater::step`] did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepReport {
+    /// The gradients' global L2 norm (NaN when neither clipping nor skipping asked for it).
+    pub global_norm: f64,
+    /// The factor the gradients were scaled by (1: not clipped).
+    pub factor: f64,
+    /// Whether the step was skipped (non-finite gradients): nothing changed.
+    pub skipped: bool,
 }

@@ -43,6 +43,9 @@ def torch_step(
     first_index)``. Returns the parameters whose state is missing (nothing stepped) or ``[]``,
     and the largest update count. Used by :mod:`adamant.torch`."""
 
+def sum_of_squares(tensors: list[Any]) -> float:
+    """The float64 sum of squares of dense CPU tensors, in fixed blocks and order."""
+
 _Grad = Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]
 
 class Updater:
@@ -55,6 +58,11 @@ class Updater:
         ``(row_ids, values)`` (int64 ids, ``values`` of shape ``[len(row_ids), *weight.shape[1:]]``).
 
         Raises :class:`AdamantError` naming the index and value at fault; then nothing changed."""
+    def step(self, batch: Sequence[Tuple[int, np.ndarray, _Grad]], clip_global_norm: Optional[float] = None,
+             skip_non_finite: bool = False) -> Tuple[float, float, bool]:
+        """``update`` with the gradients clipped by their global L2 norm (PyTorch's formula,
+        folded into ``rescale_grad`` for this step) and the step skipped, changing nothing, when
+        a gradient is not finite. Returns ``(global_norm, factor, skipped)``."""
     @property
     def num_update(self) -> int:
         """The largest update count of any parameter (MXNet's ``num_update``)."""

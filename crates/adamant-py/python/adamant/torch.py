@@ -52,9 +52,10 @@ import torch
 
 from . import AdamantError, config_json, lr_scheduler
 from ._adamant import Optimizer as _Engine
+from ._adamant import sum_of_squares as _sum_of_squares
 from ._adamant import torch_step as _torch_step
 
-__all__ = ["Adam", "AdamW", "Adamax", "LAMB", "Nadam"]
+__all__ = ["Adam", "AdamW", "Adamax", "LAMB", "Nadam", "clip_grad_norm_"]
 
 _DTYPES = {
     torch.float16: "float16",
@@ -674,3 +675,34 @@ class LAMB(_MxnetFamily):
         return {"formula": group["formula"], "lower_bound": group["lower_bound"],
                 "upper_bound": group["upper_bound"], "bias_correction": bool(group["bias_correction"]),
                 "lamb_kernel": group["lamb_kernel"]}
+
+
+def clip_grad_norm_(parameters: Any, max_norm: float, *, process_group: Any = None,
+                    error_if_nonfinite: bool = False) -> torch.Tensor:
+    """``torch.nn.utils.clip_grad_norm_`` with a norm that is the same bits for every thread
+    count (float64 sums over fixed blocks, in order) and, with ``process_group``, global under
+    torch.distributed: the squared norms of the processes' gradients are all-reduced (summed)
+    before the square root, so every process clips by the same factor. Scales the gradients in
+    place by ``max_norm / (norm + 1e-6)`` when that is below 1; returns the norm (a float64
+    tensor). A sparse gradient counts its coalesced values.
+
+    Raises :class:`adamant.AdamantError` when the norm is not finite and ``error_if_nonfinite``
+    (then nothing is scaled); otherwise such a step should be skipped (``torch.isfinite(norm)``),
+    as ``torch.amp.GradScaler`` skips it.
+    """
+    params = [parameters] if isinstance(parameters, torch.Tensor) else list(parameters)
+    grads = [p.grad for p in params if p.grad is not None]
+    values = [g.coalesce()._values() if g.is_sparse else g for g in grads]
+    total = torch.tensor(_sum_of_squares([v.detach() for v in values]), dtype=torch.float64)
+    if process_group is not None:
+        torch.distributed.all_reduce(total, group=process_group)
+    norm = total.sqrt()
+    if not math.isfinite(float(norm)):
+        if error_if_nonfinite:
+            raise AdamantError(f"the gradients' global norm is {float(norm)}")
+        return norm
+    factor = float(max_norm) / (float(norm) + 1e-6)
+    if factor < 1.0:
+        for g in grads:
+            g.mul_(factor)
+    return norm

@@ -1,0 +1,122 @@
+//! The global norm of a batch's gradients, for clipping by it (Gluon's `clip_global_norm`,
+//! PyTorch's `clip_grad_norm_`) and for skipping a step whose gradients are not finite.
+//!
+//! The sum of squares runs in float64 over fixed blocks of each tensor (4096 elements from its
+//! first), each block in element order, the blocks' sums then added in batch and block order:
+//! the same bits for every thread count and wherever the tensors sit in memory. A row-sparse
+//! gradient counts its rows once, repeated rows summed first (the gradient it stands for).
+
+use rayon::prelude::*;
+
+use crate::kernel::element::{DataRef, Element};
+use crate::kernel::rows::CoalescedRows;
+use crate::param::{Grad, Param};
+
+/// Elements per block of the sum.
+const BLOCK: usize = 4096;
+
+/// An element as a float64.
+trait Wide: Element {
+    fn wide(self) -> f64;
+}
+
+impl Wide for half::f16 {
+    fn wide(self) -> f64 {
+        self.to_f64()
+    }
+}
+
+impl Wide for half::bf16 {
+    fn wide(self) -> f64 {
+        self.to_f64()
+    }
+}
+
+impl Wide for f32 {
+    fn wide(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Wide for f64 {
+    fn wide(self) -> f64 {
+        self
+    }
+}
+
+fn squares<T: Wide>(x: &[T]) -> f64 {
+    x.iter().fold(0.0, |sum, &v| sum + v.wide() * v.wide())
+}
+
+/// A dense array's block sums, in block order.
+fn dense_blocks(data: DataRef<'_>) -> Vec<f64> {
+    fn blocks<T: Wide>(d: &[T]) -> Vec<f64> {
+        d.par_chunks(BLOCK).map(squares).collect()
+    }
+    match data {
+        DataRef::F16(d) => blocks(d),
+        DataRef::BF16(d) => blocks(d),
+        DataRef::F32(d) => blocks(d),
+        DataRef::F64(d) => blocks(d),
+    }
+}
+
+/// One tensor's block sums, in block order.
+fn block_sums(grad: &Grad<'_>, row_len: usize) -> Vec<f64> {
+    match grad {
+        Grad::Dense(g) => dense_blocks(g.data),
+        Grad::RowSparse(g) => {
+            fn coalesced<T: Wide>(indices: &[i64], values: &[T], row_len: usize) -> Vec<f64> {
+                let rows = CoalescedRows::new(indices, values, row_len);
+                let mut sum = 0.0;
+                rows.for_each(|_, row| sum += squares(row));
+                vec![sum]
+            }
+            match g.values {
+                DataRef::F16(d) => coalesced(g.row_indices, d, row_len),
+                DataRef::BF16(d) => coalesced(g.row_indices, d, row_len),
+                DataRef::F32(d) => coalesced(g.row_indices, d, row_len),
+                DataRef::F64(d) => coalesced(g.row_indices, d, row_len),
+            }
+        }
+    }
+}
+
+/// The sum of the squares of every gradient element of `params` (float64), for a caller that
+/// adds sums from several processes before the square root. Gradients are read as given,
+/// before `rescale_grad`.
+///
+/// ```
+/// use adamant::Param;
+/// let (mut w, g) = ([0f32; 2], [3f32, 4.0]);
+/// let params = [Param::dense(0, &[2], &mut w, &g)];
+/// assert_eq!(adamant::global_norm::sum_of_squares(&params), 25.0);
+/// assert_eq!(adamant::global_norm::global_norm(&params), 5.0);
+/// ```
+pub fn sum_of_squares(params: &[Param<'_>]) -> f64 {
+    let sums: Vec<Vec<f64>> = params.par_iter().map(|p| block_sums(&p.grad, p.row_len())).collect();
+    sums.iter().flatten().fold(0.0, |total, &s| total + s)
+}
+
+/// The sum of the squares of every element of dense `arrays`, in the same blocks and order as
+/// [`sum_of_squares`] (for gradients held elsewhere, such as PyTorch's).
+pub fn sum_of_squares_of(arrays: &[DataRef<'_>]) -> f64 {
+    let sums: Vec<Vec<f64>> = arrays.par_iter().map(|&a| dense_blocks(a)).collect();
+    sums.iter().flatten().fold(0.0, |total, &s| total + s)
+}
+
+/// The L2 norm of every gradient element of `params`: `sqrt(sum_of_squares(params))`.
+pub fn global_norm(params: &[Param<'_>]) -> f64 {
+    sum_of_squares(params).sqrt()
+}
+
+/// The factor that clips gradients whose global norm is `norm` to at most `max_norm`, as
+/// PyTorch's `clip_grad_norm_` computes it: `max_norm / (norm + 1e-6)`, at most 1 (1 also for
+/// a norm that is not finite: such a step is skipped or fails, it is not rescaled).
+pub fn clip_factor(norm: f64, max_norm: f64) -> f64 {
+    if norm.is_finite() {
+        (max_norm / (norm + 1e-6)).min(1.0)
+    } else {
+        1.0
+    }
+}
