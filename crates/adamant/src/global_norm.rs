@@ -2,13 +2,15 @@
 //! PyTorch's `clip_grad_norm_`) and for skipping a step whose gradients are not finite.
 //!
 //! The sum of squares runs in float64 over fixed blocks of each tensor (4096 elements from its
-//! first), each block in element order, the blocks' sums then added in batch and block order:
+//! first), each block in 32 partial sums by position added in a fixed tree, the blocks' sums
+//! then added in batch and block order:
 //! the same bits for every thread count and wherever the tensors sit in memory. A row-sparse
 //! gradient counts its rows once, repeated rows summed first (the gradient it stands for).
 
 use rayon::prelude::*;
 
 use crate::kernel::element::{DataRef, Element};
+use crate::kernel::isa::multiversion;
 use crate::kernel::rows::CoalescedRows;
 use crate::param::{Grad, Param};
 
@@ -21,31 +23,70 @@ trait Wide: Element {
 }
 
 impl Wide for half::f16 {
+    #[inline(always)]
     fn wide(self) -> f64 {
         self.to_f64()
     }
 }
 
 impl Wide for half::bf16 {
+    #[inline(always)]
     fn wide(self) -> f64 {
         self.to_f64()
     }
 }
 
 impl Wide for f32 {
+    #[inline(always)]
     fn wide(self) -> f64 {
         f64::from(self)
     }
 }
 
 impl Wide for f64 {
+    #[inline(always)]
     fn wide(self) -> f64 {
         self
     }
 }
 
+/// Independent partial sums of a block: element `k` goes to sum `k % LANES`, and the sums are
+/// added in a fixed tree at the end. The order depends only on the positions, and the
+/// independent chains keep the adds in flight (one chain waits on every add's latency).
+const LANES: usize = 32;
+
+#[inline(always)]
+fn squares_body<T: Wide>(x: &[T], out: &mut f64) {
+    let mut acc = [0f64; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a += v.wide() * v.wide();
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
+        *a += v.wide() * v.wide();
+    }
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            acc[i] += acc[i + width];
+        }
+    }
+    *out = acc[0];
+}
+
+multiversion! {
+    /// [`squares_body`] compiled for the instruction set in use (the same bits at every level:
+    /// no fused multiply-add, the same partial sums).
+    fn squares_simd[T: Wide] names[T](x: &[T], out: &mut f64) => squares_body[T]
+}
+
 fn squares<T: Wide>(x: &[T]) -> f64 {
-    x.iter().fold(0.0, |sum, &v| sum + v.wide() * v.wide())
+    let mut out = 0.0;
+    squares_simd(x, &mut out);
+    out
 }
 
 /// A dense array's block sums, in block order.

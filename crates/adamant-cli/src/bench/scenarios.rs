@@ -60,6 +60,9 @@ impl Scenario {
     }
 }
 
+/// The bench's own key in a scenario's configuration: clip by the global norm at each step.
+const CLIP: &str = "clip_global_norm";
+
 /// Rows listed by each sparse gradient (with repeats).
 pub const LISTED_ROWS: usize = 4096;
 
@@ -80,6 +83,9 @@ pub fn all(size: f64) -> Vec<Scenario> {
     let adam = |name: &str, kind, tensors: usize, total: usize| {
         scenario(name, kind, tensors, total, "adam", json!({}))
     };
+    let adam_clipped = |name: &str, kind, tensors: usize, total: usize| {
+        scenario(name, kind, tensors, total, "adam", json!({CLIP: 1e-3}))
+    };
     let sparse = |name: &str, kind| scenario(name, kind, 1, 1, "adam", json!({}));
     let table = |rows: usize| n(rows).max(LISTED_ROWS);
     let torch = json!({"rule": "torch", "wd": 0.01});
@@ -91,6 +97,9 @@ pub fn all(size: f64) -> Vec<Scenario> {
         scenario("dense-f32-16Mx256-adamax", f32, 256, 16 * M, "adamax", json!({"wd": 0.01})),
         scenario("dense-f32-16Mx256-nadam", f32, 256, 16 * M, "nadam", json!({"wd": 0.01})),
         scenario("dense-f32-16Mx256-lamb", f32, 256, 16 * M, "lamb", json!({"wd": 0.01})),
+        // Updater::step's clipping: the global norm (one more read of the gradients), the factor
+        // folded into rescale_grad.
+        adam_clipped("dense-f32-16Mx256-clip-global-norm", f32, 256, 16 * M),
         scenario("dense-f32-16Mx256-adam-torch", f32, 256, 16 * M, "adam", torch.clone()),
         scenario("dense-f32-16Mx256-adamw-torch", f32, 256, 16 * M, "adamw", torch),
         scenario(
@@ -125,9 +134,17 @@ impl Scenario {
         }
     }
 
+    /// The global norm the step clips to, if it does.
+    fn clip(&self) -> Option<f64> {
+        self.config.get(CLIP).and_then(Value::as_f64)
+    }
+
     /// The optimizer's configuration: the scenario's, with what its kind sets.
     fn optimizer_config(&self) -> Value {
         let mut config = self.config.clone();
+        if let Some(map) = config.as_object_mut() {
+            map.remove(CLIP);
+        }
         match self.kind {
             Kind::Dense { multi_precision, .. } => config["multi_precision"] = json!(multi_precision),
             Kind::Lazy { .. } => config["lazy_update"] = json!(true),
@@ -221,6 +238,8 @@ impl Scenario {
                 let d = self.weight_dtype().size_bytes();
                 let weight = if layout.master { d } else { 2 * d };
                 let gradient = if matches!(kind, Kind::Standard { .. }) { 0 } else { d };
+                // Clipping reads the gradients once more, for their norm.
+                let gradient = if self.clip().is_some() { 2 * gradient } else { gradient };
                 weight + gradient + 2 * layout.len() * layout.dtype.size_bytes()
             }
         };
@@ -292,7 +311,7 @@ impl Scenario {
             }
         };
         let standard = matches!(self.kind, Kind::Standard { .. });
-        let mut work = Workload { step, streamed: self.streamed_elements(), standard };
+        let mut work = Workload { step, streamed: self.streamed_elements(), standard, clip: self.clip() };
         work.step()?;
         Ok(work)
     }
@@ -305,6 +324,8 @@ pub struct Workload {
     streamed: usize,
     /// A standard row-sparse step, whose gradient the roofline does not stream.
     standard: bool,
+    /// Clip by the global norm, as `Updater::step` does.
+    clip: Option<f64>,
 }
 
 enum Step {
@@ -347,7 +368,16 @@ impl Workload {
                     views.push(StateMut::new(arrays.iter_mut().map(Buffer::as_mut))?);
                 }
                 let mut states = views;
-                optimizer.update(&mut batch, &mut states)?;
+                match self.clip {
+                    Some(max) => {
+                        let norm = adamant::global_norm::global_norm(&batch);
+                        optimizer.set_rescale_grad(adamant::global_norm::clip_factor(norm, max))?;
+                        let stepped = optimizer.update(&mut batch, &mut states);
+                        optimizer.set_rescale_grad(1.0)?;
+                        stepped?;
+                    }
+                    None => optimizer.update(&mut batch, &mut states)?,
+                }
             }
             Step::OpByOp(op) => op.step(),
         }
