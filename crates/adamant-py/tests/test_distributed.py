@@ -20,6 +20,7 @@ import torch.multiprocessing as mp
 from torch.distributed.optim import ZeroRedundancyOptimizer
 from torch.nn.parallel import DistributedDataParallel
 
+import adamant
 import adamant.torch as at
 
 WORLD, STEPS, MORE = 2, 20, 5
@@ -154,3 +155,17 @@ def test_clipping_by_the_global_norm_is_global_across_processes() -> None:
     for rank, r in enumerate(results):
         assert float(r["norm"]) == want, f"rank {rank}: {float(r['norm'])}"
         torch.testing.assert_close(r["grad"], torch.full((1000,), (rank + 1) / (want + 1e-6)))
+
+
+def test_nadams_shared_schedule_is_refused_under_torch_distributed() -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
+    dist.init_process_group("gloo", rank=0, world_size=1)
+    try:
+        p = torch.nn.Parameter(torch.ones(3))
+        opt = at.Nadam([p])
+        p.grad = torch.ones(3)
+        with pytest.raises(adamant.AdamantError, match="torch.distributed"):
+            opt.step()
+        assert torch.equal(p.detach(), torch.ones(3)) and len(opt.state) == 0
+    finally:
+        dist.destroy_process_group()

@@ -90,6 +90,8 @@ fn every_thread_count_gives_the_reference_bits() {
         ("adam", json!({"rule": "torch", "wd": 0.01, "amsgrad": true})),
         ("adamw", json!({"wd": 0.01, "clip_gradient": 1.5})),
         ("adamw", json!({"rule": "torch", "wd": 0.01})),
+        ("adamax", json!({"wd": 0.01, "clip_gradient": 1.5})),
+        ("nadam", json!({"wd": 0.01, "formula": "1.x"})),
     ];
     for dtype in [DType::F32, DType::F64, DType::F16, DType::BF16] {
         for ((name, config), (lazy, multi_precision)) in optimizers
@@ -136,5 +138,31 @@ fn thread_count_is_settable_and_reported() {
         let err = updater.set_threads(absurd).unwrap_err();
         assert!(matches!(&err, adamant::Error::InvalidHyperParameter { name: "threads", .. }), "{err}");
         assert_eq!(updater.threads(), 3, "the pool stays");
+    }
+}
+
+#[test]
+fn lambs_norms_give_the_reference_bits_for_every_thread_count() {
+    for dtype in [DType::F32, DType::F64, DType::BF16] {
+        for kernel in ["multi", "phase"] {
+            if kernel == "phase" && dtype == DType::BF16 {
+                continue; // refused: the phase kernel has no master copy
+            }
+            let config = ("lamb", json!({"wd": 0.01, "lamb_kernel": kernel, "lower_bound": 0.01}));
+            let batch = Batch {
+                dtype,
+                dense: [100_003, 40_000, 17, 1, 0].into_iter().chain((0..40).map(|i| 50 + i)).collect(),
+                sparse: Vec::new(),
+            };
+            let reference = batch.run(&config, None);
+            for threads in 1..=4 {
+                let fused = batch.run(&config, Some(threads));
+                for (k, (want, got)) in reference.iter().zip(&fused).enumerate() {
+                    if let Some(diff) = first_difference(&format!("array {k}"), want, got) {
+                        panic!("lamb {kernel} {dtype} threads={threads}: {diff}");
+                    }
+                }
+            }
+        }
     }
 }
