@@ -1,9 +1,10 @@
 //! The global norm of a batch's gradients, for clipping by it (Gluon's `clip_global_norm`,
 //! PyTorch's `clip_grad_norm_`) and for skipping a step whose gradients are not finite.
 //!
-//! The sum of squares runs in float64 over fixed blocks of each tensor (4096 elements from its
-//! first), each block in 32 partial sums by position added in a fixed tree, the blocks' sums
-//! then added in batch and block order:
+//! The sum of squares runs over fixed blocks of each tensor (4096 elements from its first),
+//! each block in 32 partial sums by position (float32 for half and float32 gradients, float64
+//! for float64 ones) added in float64 in a fixed tree, the blocks' sums then added in float64 in
+//! batch and block order:
 //! the same bits for every thread count and wherever the tensors sit in memory. A row-sparse
 //! gradient counts its rows once, repeated rows summed first (the gradient it stands for).
 
@@ -17,35 +18,46 @@ use crate::param::{Grad, Param};
 /// Elements per block of the sum.
 const BLOCK: usize = 4096;
 
-/// An element as a float64.
+/// An element as its squares are summed: float32 for float16, bfloat16 and float32 gradients
+/// (as PyTorch sums a float32 norm), float64 for float64 ones. Each of a block's partial sums
+/// adds 128 squares; the partial sums and the blocks are added in float64.
 trait Wide: Element {
-    fn wide(self) -> f64;
+    type Acc: Copy
+        + Default
+        + std::ops::Add<Output = Self::Acc>
+        + std::ops::Mul<Output = Self::Acc>
+        + Into<f64>;
+    fn acc(self) -> Self::Acc;
 }
 
 impl Wide for half::f16 {
+    type Acc = f32;
     #[inline(always)]
-    fn wide(self) -> f64 {
-        self.to_f64()
+    fn acc(self) -> f32 {
+        self.to_f32()
     }
 }
 
 impl Wide for half::bf16 {
+    type Acc = f32;
     #[inline(always)]
-    fn wide(self) -> f64 {
-        self.to_f64()
+    fn acc(self) -> f32 {
+        self.to_f32()
     }
 }
 
 impl Wide for f32 {
+    type Acc = f32;
     #[inline(always)]
-    fn wide(self) -> f64 {
-        f64::from(self)
+    fn acc(self) -> f32 {
+        self
     }
 }
 
 impl Wide for f64 {
+    type Acc = f64;
     #[inline(always)]
-    fn wide(self) -> f64 {
+    fn acc(self) -> f64 {
         self
     }
 }
@@ -57,24 +69,25 @@ const LANES: usize = 32;
 
 #[inline(always)]
 fn squares_body<T: Wide>(x: &[T], out: &mut f64) {
-    let mut acc = [0f64; LANES];
+    let mut acc = [T::Acc::default(); LANES];
     let mut chunks = x.chunks_exact(LANES);
     for chunk in &mut chunks {
         for (a, &v) in acc.iter_mut().zip(chunk) {
-            *a += v.wide() * v.wide();
+            *a = *a + v.acc() * v.acc();
         }
     }
     for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
-        *a += v.wide() * v.wide();
+        *a = *a + v.acc() * v.acc();
     }
+    let mut wide: [f64; LANES] = acc.map(Into::into);
     let mut width = LANES;
     while width > 1 {
         width /= 2;
         for i in 0..width {
-            acc[i] += acc[i + width];
+            wide[i] += wide[i + width];
         }
     }
-    *out = acc[0];
+    *out = wide[0];
 }
 
 multiversion! {

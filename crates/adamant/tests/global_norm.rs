@@ -55,7 +55,8 @@ fn the_norm_is_the_same_bits_for_every_thread_count_and_alignment() {
     }
     let exact: f64 = grads.iter().flatten().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>()
         + half.iter().map(|x| x.to_f64() * x.to_f64()).sum::<f64>();
-    assert!((want - exact.sqrt()).abs() <= 1e-12 * exact.sqrt());
+    // float32 squares in partial sums of 128: within float32 rounding of the float64 sum.
+    assert!((want - exact.sqrt()).abs() <= 1e-6 * exact.sqrt());
 }
 
 #[test]
@@ -99,7 +100,7 @@ fn clipping_scales_the_step_as_clipping_the_gradients_does() {
     let (mut a, mut b) = (updater(), updater());
     let options = StepOptions { clip_global_norm: Some(max_norm), skip_non_finite: false };
     let report = a.step(&mut [Param::dense(0, &[5000], &mut clipped, &g)], options).unwrap();
-    assert!((report.factor - factor).abs() < 1e-12 && !report.skipped);
+    assert!((report.factor - factor).abs() < 1e-6 * factor && !report.skipped);
     let scaled: Vec<f32> = g.iter().map(|&x| (f64::from(x) * factor) as f32).collect();
     b.update(&mut [Param::dense(0, &[5000], &mut by_hand, &scaled)]).unwrap();
     for (x, y) in clipped.iter().zip(&by_hand) {
