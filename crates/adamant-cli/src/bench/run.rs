@@ -69,6 +69,10 @@ struct Row {
     /// paired time ratios).
     #[serde(skip_serializing_if = "Option::is_none")]
     fraction_of_one_tensor: Option<f64>,
+    /// For clipping by the global norm: throughput relative to the same step without it
+    /// (median of paired time ratios).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fraction_of_unclipped: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     table_rows: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -167,7 +171,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             fraction_of_roofline: measured.fraction_of_roofline(),
             compute_ceiling_gbps: ceiling,
             fraction_of_limit: ceiling.map(|c| bytes / step_s / 1e9 / c.min(roofline_gbps)),
-            fraction_of_one_tensor: measured.fraction_of_twin(),
+            fraction_of_one_tensor: measured.fraction_of_twin().filter(|_| scenario.clip().is_none()),
+            fraction_of_unclipped: measured.fraction_of_twin().filter(|_| scenario.clip().is_some()),
             table_rows: sparse.map(|(rows, _)| rows),
             rows_touched: sparse.map(|(_, touched)| touched),
         });
@@ -230,15 +235,17 @@ fn print_table(rows: &[Row]) -> Result<()> {
             ));
         }
     }
-    if let (Some(clipped), Some(plain)) =
-        (time("dense-f32-16Mx256-clip-global-norm"), time("dense-f32-16Mx256"))
-    {
-        // Adam in float32 moves 28 bytes an element; the norm reads the 4 of the gradient again.
-        notes.push(format!(
-            "clipping by the global norm takes {:.3}x the step without (one more read of the gradients: {:.3}x)",
-            clipped / plain,
-            32.0 / 28.0
-        ));
+    for r in rows {
+        if let Some(f) = r.fraction_of_unclipped {
+            // Adam in float32 moves 28 bytes an element; the norm reads the 4 of the gradient again.
+            notes.push(format!(
+                "{}: the step takes {:.3}x the same step without clipping, paired (one more read of the \
+                 gradients would be {:.3}x)",
+                r.scenario,
+                1.0 / f,
+                32.0 / 28.0
+            ));
+        }
     }
     if let (Some(lazy), Some(dense)) = (time("lazy-f32-1Mx64"), time("dense-f32-64Mx1")) {
         notes.push(format!("lazy step on 1M x 64 = {:.4} of the dense step on the same table", lazy / dense));

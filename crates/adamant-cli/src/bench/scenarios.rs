@@ -46,6 +46,12 @@ impl Scenario {
     /// For many tensors: the same elements as one tensor, timed in the same pairs so that their
     /// ratio holds while the machine's bandwidth drifts.
     pub fn twin(&self) -> Option<Scenario> {
+        if self.clip().is_some() {
+            // Clipping is timed against the same step without it, paired.
+            let mut config = self.config.clone();
+            config.as_object_mut()?.remove(CLIP);
+            return Some(Scenario { name: format!("{} unclipped", self.name), config, ..self.clone() });
+        }
         (self.tensors > 1 && matches!(self.kind, Kind::Dense { .. })).then(|| Scenario {
             name: format!("{} as one tensor", self.name),
             tensors: 1,
@@ -135,7 +141,7 @@ impl Scenario {
     }
 
     /// The global norm the step clips to, if it does.
-    fn clip(&self) -> Option<f64> {
+    pub fn clip(&self) -> Option<f64> {
         self.config.get(CLIP).and_then(Value::as_f64)
     }
 
