@@ -230,9 +230,10 @@ class _AdamFamily(torch.optim.Optimizer):
 
     # --- configuration -------------------------------------------------------------------
 
-    def _check_group(self, group: dict[str, Any]) -> tuple[float, float]:
-        """Checks ``group``'s options as a step reads them; returns its rate and decay."""
-        self._engine(group)
+    def _check_group(self, group: dict[str, Any]) -> tuple[_Engine, float, float]:
+        """Checks ``group``'s options as a step reads them; returns its Rust optimizer, rate and
+        decay."""
+        engine = self._engine(group)
         lr, wd = _number(group["lr"]), _number(group["weight_decay"], "weight_decay")
         torch_rule = group["rule"] == "torch"
         if not math.isfinite(lr) or (torch_rule and lr < 0):
@@ -250,7 +251,7 @@ class _AdamFamily(torch.optim.Optimizer):
             if not math.isfinite(relative):
                 raise AdamantError(f"lr={lr!r} relative to the MXNet scheduler's base_lr 0")
             lr = relative * _number(group["lr_mult"], "lr_mult")
-        return lr, wd
+        return engine, lr, wd
 
     def _registry_config(self, group: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """The registry's name and configuration for ``group`` (rates and decay come per step).
@@ -319,8 +320,7 @@ class _AdamFamily(torch.optim.Optimizer):
         buckets: dict[int, tuple[_Engine, float, list[Any]]] = {}
         first = 0
         for group in self.param_groups:
-            lr, wd = self._check_group(group)
-            engine = self._engine(group)
+            engine, lr, wd = self._check_group(group)
             rescale = _number(group["rescale_grad"], "rescale_grad") * inv_scale
             buckets.setdefault(id(engine), (engine, rescale, []))[2].append((group["params"], lr, wd, first))
             first += len(group["params"])
@@ -452,8 +452,7 @@ class _AdamFamily(torch.optim.Optimizer):
             options = {**self.defaults, **{k: v for k, v in saved_group.items() if k != "params"}}
             if self._lr_scheduler is not None:
                 options.setdefault("lr_mult", 1.0)
-            self._check_group(options)
-            engine = self._engine(options)
+            engine = self._check_group(options)[0]
             for saved_id, p in zip(saved_group["params"], group["params"]):
                 if saved_id in saved_state:
                     restored.append((p, self._restored(p, saved_state[saved_id], engine, index)))
