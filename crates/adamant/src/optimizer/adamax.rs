@@ -24,9 +24,7 @@ use crate::kernel::{Loop, Real};
 use crate::optimizer::algorithm::{Algorithm, Counted};
 use crate::optimizer::config::OptimizerConfig;
 use crate::optimizer::dispatch::{self, Options};
-use crate::optimizer::engine::Engine;
 use crate::optimizer::fields::{self, Field, Fields};
-use crate::optimizer::interface::Optimizer;
 use crate::optimizer::kernel_values::{self, Read};
 use crate::optimizer::ndarray_rules::{self as nd, scalar};
 use crate::optimizer::options::{HalfMath, MxnetVersion};
@@ -55,7 +53,7 @@ pub struct AdamaxConfig {
     pub formula: MxnetVersion,
     /// With row-sparse gradients: update only the listed rows.
     pub lazy_update: bool,
-    /// Whether [`Optimizer::update`] runs the fused loop (true) or the scalar reference.
+    /// Whether [`Optimizer::update`](crate::Optimizer::update) runs the fused loop (true) or the scalar reference.
     pub use_fused_step: bool,
 }
 
@@ -88,30 +86,7 @@ impl Fields for AdamaxConfig {
     }
 }
 
-impl AdamaxConfig {
-    /// Every hyper-parameter name the registry accepts for Adamax.
-    pub fn keys() -> Vec<&'static str> {
-        fields::keys::<Self>()
-    }
-
-    /// Validates the configuration and builds the optimizer.
-    ///
-    /// # Errors
-    /// [`Error::InvalidHyperParameter`](crate::Error::InvalidHyperParameter) for the first value
-    /// at fault.
-    pub fn build(&self) -> Result<Box<dyn Optimizer>> {
-        Ok(Box::new(Engine::new(self.clone())?))
-    }
-
-    /// Reads a configuration from a JSON object of MXNet's argument names; absent keys and
-    /// `null` keep the defaults.
-    ///
-    /// # Errors
-    /// An unknown key, or a value of the wrong type, naming the key.
-    pub fn from_json(value: &Value) -> Result<Self> {
-        fields::from_json(value)
-    }
-}
+fields::registry_methods!(AdamaxConfig, "Adamax", |config| config);
 
 /// The scalars of one Adamax step, each `S(x)` as a float64.
 #[derive(Debug, Clone, Copy)]

@@ -111,3 +111,37 @@ pub(crate) fn to_json<C: Fields>(config: &C, base: &OptimizerConfig) -> Value {
     }
     Value::Object(map)
 }
+
+/// The registry's methods of a configuration `$config` (named `$name` in docs) whose fields
+/// are a [`Fields`] table: `keys` and `from_json`, and `build` from `$engine` (the rule the
+/// engine runs, made from the configuration).
+macro_rules! registry_methods {
+    ($config:ty, $name:literal, |$c:ident| $engine:expr) => {
+        impl $config {
+            #[doc = concat!("Every hyper-parameter name the registry accepts for ", $name, ".")]
+            pub fn keys() -> Vec<&'static str> {
+                $crate::optimizer::fields::keys::<Self>()
+            }
+
+            /// Validates the configuration and builds the optimizer.
+            ///
+            /// # Errors
+            /// [`Error::InvalidHyperParameter`](crate::Error::InvalidHyperParameter) for the
+            /// first value at fault.
+            pub fn build(&self) -> $crate::error::Result<Box<dyn $crate::optimizer::interface::Optimizer>> {
+                let $c = self.clone();
+                Ok(Box::new($crate::optimizer::engine::Engine::new($engine)?))
+            }
+
+            /// Reads a configuration from a JSON object of MXNet's argument names; absent keys
+            /// and `null` keep the defaults.
+            ///
+            /// # Errors
+            /// An unknown key, or a value of the wrong type, naming the key.
+            pub fn from_json(value: &serde_json::Value) -> $crate::error::Result<Self> {
+                $crate::optimizer::fields::from_json(value)
+            }
+        }
+    };
+}
+pub(crate) use registry_methods;

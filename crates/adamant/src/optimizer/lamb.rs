@@ -34,9 +34,7 @@ use crate::kernel::storage::Half;
 use crate::kernel::{Loop, Real};
 use crate::optimizer::algorithm::{Algorithm, Counted};
 use crate::optimizer::config::OptimizerConfig;
-use crate::optimizer::engine::Engine;
 use crate::optimizer::fields::{self, Field, Fields};
-use crate::optimizer::interface::Optimizer;
 use crate::optimizer::kernel_values::{self, Read};
 use crate::optimizer::mxnet_float::{float_field, tuple_field};
 use crate::optimizer::ndarray_rules::ARRAYS;
@@ -133,29 +131,7 @@ impl Fields for LambConfig {
     }
 }
 
-impl LambConfig {
-    /// Every hyper-parameter name the registry accepts for LAMB.
-    pub fn keys() -> Vec<&'static str> {
-        fields::keys::<Self>()
-    }
-
-    /// Validates the configuration and builds the optimizer.
-    ///
-    /// # Errors
-    /// [`Error::InvalidHyperParameter`] for the first value at fault.
-    pub fn build(&self) -> Result<Box<dyn Optimizer>> {
-        Ok(Box::new(Engine::new(self.clone())?))
-    }
-
-    /// Reads a configuration from a JSON object of MXNet's argument names; absent keys and
-    /// `null` keep the defaults.
-    ///
-    /// # Errors
-    /// An unknown key, or a value of the wrong type, naming the key.
-    pub fn from_json(value: &Value) -> Result<Self> {
-        fields::from_json(value)
-    }
-}
+fields::registry_methods!(LambConfig, "LAMB", |config| config);
 
 /// A bound as MXNet's kernel reads it, or -1 (off).
 fn bound(b: Option<f64>) -> f32 {

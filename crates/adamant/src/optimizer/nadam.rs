@@ -31,9 +31,7 @@ use crate::kernel::{Loop, Real};
 use crate::optimizer::algorithm::{Algorithm, Counted};
 use crate::optimizer::config::OptimizerConfig;
 use crate::optimizer::dispatch::{self, Options};
-use crate::optimizer::engine::Engine;
 use crate::optimizer::fields::{self, Field, Fields};
-use crate::optimizer::interface::Optimizer;
 use crate::optimizer::kernel_values::{self, Read};
 use crate::optimizer::ndarray_rules::{self as nd, scalar};
 use crate::optimizer::options::{HalfMath, MxnetVersion};
@@ -67,7 +65,7 @@ pub struct NadamConfig {
     pub formula: MxnetVersion,
     /// With row-sparse gradients: update only the listed rows.
     pub lazy_update: bool,
-    /// Whether [`Optimizer::update`] runs the fused loop (true) or the scalar reference.
+    /// Whether [`Optimizer::update`](crate::Optimizer::update) runs the fused loop (true) or the scalar reference.
     pub use_fused_step: bool,
 }
 
@@ -102,29 +100,7 @@ impl Fields for NadamConfig {
     }
 }
 
-impl NadamConfig {
-    /// Every hyper-parameter name the registry accepts for Nadam.
-    pub fn keys() -> Vec<&'static str> {
-        fields::keys::<Self>()
-    }
-
-    /// Validates the configuration and builds the optimizer.
-    ///
-    /// # Errors
-    /// [`Error::InvalidHyperParameter`] for the first value at fault.
-    pub fn build(&self) -> Result<Box<dyn Optimizer>> {
-        Ok(Box::new(Engine::new(NadamRule { config: self.clone(), m_schedule: 1.0 })?))
-    }
-
-    /// Reads a configuration from a JSON object of MXNet's argument names; absent keys and
-    /// `null` keep the defaults.
-    ///
-    /// # Errors
-    /// An unknown key, or a value of the wrong type, naming the key.
-    pub fn from_json(value: &Value) -> Result<Self> {
-        fields::from_json(value)
-    }
-}
+fields::registry_methods!(NadamConfig, "Nadam", |config| NadamRule { config, m_schedule: 1.0 });
 
 /// The scalars of one Nadam step, each `S(x)` as a float64.
 #[derive(Debug, Clone, Copy)]
