@@ -390,6 +390,18 @@ impl Workload {
         Ok(())
     }
 
+    /// One plain read of the gradients, on the same threads as the step: the unit of what
+    /// clipping by the global norm costs.
+    pub fn read_gradients(&mut self) {
+        let zero = roofline::zero();
+        if let Step::Optimizer { grads, .. } = &self.step {
+            grads.par_iter().for_each(|g| {
+                let read = roofline::bytes(g.as_ref());
+                Span::new([], Some(read), g.len()).stream(zero);
+            });
+        }
+    }
+
     /// One roofline pass over the arrays the step touches.
     pub fn stream(&mut self) {
         let zero = roofline::zero();

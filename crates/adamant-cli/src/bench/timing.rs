@@ -13,6 +13,8 @@ pub struct Paired {
     pub stream: Vec<f64>,
     /// Times of the twin step (the same elements as one tensor), right after each step.
     pub twin: Vec<f64>,
+    /// Times of a plain read of the step's gradients, right after the twin (clipping scenarios).
+    pub gradient_read: Vec<f64>,
 }
 
 fn seconds(f: &mut dyn FnMut()) -> f64 {
@@ -38,13 +40,15 @@ pub fn median(xs: &[f64]) -> f64 {
 pub fn paired(
     step: &mut dyn FnMut(),
     mut twin: Option<&mut dyn FnMut()>,
+    mut gradient_read: Option<&mut dyn FnMut()>,
     stream: &mut dyn FnMut(),
     budget: f64,
     (min_reps, max_reps): (usize, usize),
     on_rep: &mut dyn FnMut(),
 ) -> Paired {
     seconds(step);
-    let mut out = Paired { step: Vec::new(), stream: Vec::new(), twin: Vec::new() };
+    let mut out =
+        Paired { step: Vec::new(), stream: Vec::new(), twin: Vec::new(), gradient_read: Vec::new() };
     if let Some(twin) = twin.as_mut() {
         seconds(*twin);
     }
@@ -54,6 +58,9 @@ pub fn paired(
         let time = seconds(step);
         if let Some(twin) = twin.as_mut() {
             out.twin.push(seconds(*twin));
+        }
+        if let Some(read) = gradient_read.as_mut() {
+            out.gradient_read.push(seconds(*read));
         }
         let after = seconds(stream);
         out.step.push(time);
@@ -75,6 +82,20 @@ impl Paired {
     /// The median over pairs of (twin time / step time), if there was a twin.
     pub fn fraction_of_twin(&self) -> Option<f64> {
         let ratios: Vec<f64> = self.twin.iter().zip(&self.step).map(|(w, t)| w / t).collect();
+        (!ratios.is_empty()).then(|| median(&ratios))
+    }
+
+    /// The median over pairs of (step time - twin time) / (time of a plain read of the
+    /// gradients), if both were timed: what a step costs beyond its twin, in reads of the
+    /// gradients.
+    pub fn extra_in_gradient_reads(&self) -> Option<f64> {
+        let ratios: Vec<f64> = self
+            .step
+            .iter()
+            .zip(&self.twin)
+            .zip(&self.gradient_read)
+            .map(|((s, w), r)| (s - w) / r)
+            .collect();
         (!ratios.is_empty()).then(|| median(&ratios))
     }
 }
