@@ -112,20 +112,27 @@ mod tests {
 
     #[test]
     fn fraction_is_the_median_of_pair_ratios() {
-        let p = Paired { step: vec![1.0, 2.0, 4.0], stream: vec![0.5, 2.0, 3.0], twin: vec![0.5, 1.0, 1.0] };
+        let p = Paired {
+            step: vec![1.0, 2.0, 4.0],
+            stream: vec![0.5, 2.0, 3.0],
+            twin: vec![0.5, 1.0, 1.0],
+            gradient_read: vec![0.25, 0.5, 1.0],
+        };
         assert_eq!(p.fraction_of_roofline(), 0.75);
         assert_eq!(p.fraction_of_twin(), Some(0.5));
+        // (step - twin) / read per pair: 2, 2, 3.
+        assert_eq!(p.extra_in_gradient_reads(), Some(2.0));
     }
 
     #[test]
     fn pairs_fill_the_time_asked_for_and_at_least_the_minimum() {
         let mut step = || std::thread::sleep(std::time::Duration::from_millis(1));
         let mut stream = || {};
-        let p = paired(&mut step, None, &mut stream, 0.03, (5, usize::MAX), &mut || {});
+        let p = paired(&mut step, None, None, &mut stream, 0.03, (5, usize::MAX), &mut || {});
         // The loop ends only once the budget has passed, however quick a pair is.
         let spent: f64 = p.step.iter().chain(&p.stream).sum();
         assert!(spent >= 0.025, "{} pairs took {spent} s of a 0.03 s budget", p.step.len());
-        let p = paired(&mut step, None, &mut stream, 0.0, (5, usize::MAX), &mut || {});
+        let p = paired(&mut step, None, None, &mut stream, 0.0, (5, usize::MAX), &mut || {});
         assert_eq!(p.step.len(), 5, "at least the minimum, even with no time");
     }
 }
