@@ -40,6 +40,24 @@ pub struct Updater {
     /// batch every step, which then needs no hashing and no duplicate check.
     last_indices: Vec<usize>,
     last_slots: Vec<usize>,
+    /// Buffers a batch needs, kept so that a steady-state step allocates nothing.
+    scratch: Scratch,
+}
+
+/// What a batch needs besides the states, kept between batches for their allocations.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// Each parameter's slot, `None` for a new one.
+    found: Vec<Option<usize>>,
+    /// Whether a slot was seen in the batch (the duplicate check).
+    seen: Vec<bool>,
+    /// New indices seen in the batch.
+    new: HashSet<usize, BuildHasherDefault<IndexHasher>>,
+    /// Each slot's position in the batch (`usize::MAX`: not in it).
+    position: Vec<usize>,
+    /// The borrowed states of the last batch, emptied: only their allocation is kept.
+    views: Vec<Option<StateMut<'static>>>,
+    lent: Vec<StateMut<'static>>,
 }
 
 impl Updater {
@@ -52,6 +70,7 @@ impl Updater {
             pool: None,
             last_indices: Vec::new(),
             last_slots: Vec::new(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -153,11 +172,14 @@ impl Updater {
         let existing = self.states.len();
         let slots =
             if repeated { std::mem::take(&mut self.last_slots) } else { self.find_or_create_slots(batch)? };
-        let mut states = lend(&mut self.states, &slots);
+        let scratch = &mut self.scratch;
+        let mut states =
+            lend(&mut self.states, &slots, &mut scratch.position, &mut scratch.views, &mut scratch.lent);
         let result = match &self.pool {
             Some(pool) => pool.install(|| self.optimizer.update(batch, &mut states)),
             None => self.optimizer.update(batch, &mut states),
         };
+        scratch.lent = recycle(states);
         if result.is_ok() {
             self.last_indices.clear();
             self.last_indices.extend(batch.iter().map(|p| p.index));
@@ -226,31 +248,43 @@ impl Updater {
     /// The state slot of each parameter of `batch`, creating states for new indices. Fails,
     /// creating nothing, on a repeated index or a new parameter whose shape does not hold.
     fn find_or_create_slots(&mut self, batch: &[Param<'_>]) -> Result<Vec<usize>> {
-        let slots: Vec<Option<usize>> = batch.iter().map(|p| self.slots.get(&p.index).copied()).collect();
-        self.check_unique(batch, &slots)?;
-        // A new parameter gets a state sized by its shape, so its shape is checked first; the
-        // optimizer checks everything again, before it changes anything.
-        for (param, _) in batch.iter().zip(&slots).filter(|(_, slot)| slot.is_none()) {
-            self.optimizer.check(param)?;
-        }
-        Ok(batch
-            .iter()
-            .zip(slots)
-            .map(|(param, slot)| {
-                slot.unwrap_or_else(|| {
-                    let weight = &param.weight;
-                    let layout = self.optimizer.layout(weight.data.dtype());
-                    self.states.push(State::new(&layout, weight.shape, weight.data.as_ref()));
-                    self.slots.insert(param.index, self.states.len() - 1);
-                    self.states.len() - 1
-                })
-            })
-            .collect())
+        let mut found = std::mem::take(&mut self.scratch.found);
+        found.clear();
+        found.extend(batch.iter().map(|p| self.slots.get(&p.index).copied()));
+        let checked = self.slots_for(batch, &found);
+        self.scratch.found = found;
+        checked
     }
 
-    fn check_unique(&self, batch: &[Param<'_>], slots: &[Option<usize>]) -> Result<()> {
-        let mut seen = vec![false; self.states.len()];
-        let mut new: HashSet<usize, BuildHasherDefault<IndexHasher>> = HashSet::default();
+    /// The slots of `batch`, whose parameters' existing slots are `found`.
+    fn slots_for(&mut self, batch: &[Param<'_>], found: &[Option<usize>]) -> Result<Vec<usize>> {
+        self.check_unique(batch, found)?;
+        // A new parameter gets a state sized by its shape, so its shape is checked first; the
+        // optimizer checks everything again, before it changes anything.
+        for (param, _) in batch.iter().zip(found).filter(|(_, slot)| slot.is_none()) {
+            self.optimizer.check(param)?;
+        }
+        let mut slots = std::mem::take(&mut self.last_slots);
+        slots.clear();
+        slots.extend(batch.iter().zip(found).map(|(param, &slot)| {
+            slot.unwrap_or_else(|| {
+                let weight = &param.weight;
+                let layout = self.optimizer.layout(weight.data.dtype());
+                self.states.push(State::new(&layout, weight.shape, weight.data.as_ref()));
+                self.slots.insert(param.index, self.states.len() - 1);
+                self.states.len() - 1
+            })
+        }));
+        // Room for the duplicate check of later batches, while this batch is new.
+        self.scratch.seen.reserve(self.states.len());
+        Ok(slots)
+    }
+
+    fn check_unique(&mut self, batch: &[Param<'_>], slots: &[Option<usize>]) -> Result<()> {
+        let Scratch { seen, new, .. } = &mut self.scratch;
+        seen.clear();
+        seen.resize(self.states.len(), false);
+        new.clear();
         for (param, slot) in batch.iter().zip(slots) {
             let first = match slot {
                 Some(s) => !std::mem::replace(&mut seen[*s], true),
@@ -264,13 +298,47 @@ impl Updater {
     }
 }
 
-/// The states at `slots` (which are distinct), borrowed in that order.
-fn lend<'s>(states: &'s mut [State], slots: &[usize]) -> Vec<StateMut<'s>> {
+/// The states at `slots` (which are distinct), borrowed in that order, in the allocations of
+/// `views` and `lent` (emptied), with `position` as scratch.
+fn lend<'s>(
+    states: &'s mut [State],
+    slots: &[usize],
+    position: &mut Vec<usize>,
+    views: &mut Vec<Option<StateMut<'static>>>,
+    lent: &mut Vec<StateMut<'static>>,
+) -> Vec<StateMut<'s>> {
+    let mut out: Vec<StateMut<'s>> = recycle(std::mem::take(lent));
     if slots.len() == states.len() && slots.iter().enumerate().all(|(i, &s)| i == s) {
-        return states.iter_mut().map(State::as_mut).collect();
+        // The next batch may take a subset: room for it now, while the batch is new.
+        views.reserve(states.len());
+        position.reserve(states.len());
+        out.extend(states.iter_mut().map(State::as_mut));
+        return out;
     }
-    let mut all: Vec<Option<&mut State>> = states.iter_mut().map(Some).collect();
-    slots.iter().filter_map(|&s| all[s].take()).map(State::as_mut).collect()
+    position.clear();
+    position.resize(states.len(), usize::MAX);
+    for (at, &slot) in slots.iter().enumerate() {
+        position[slot] = at;
+    }
+    let mut placed: Vec<Option<StateMut<'s>>> = recycle(std::mem::take(views));
+    placed.resize_with(slots.len(), || None);
+    for (state, &at) in states.iter_mut().zip(position.iter()) {
+        if let Some(place) = placed.get_mut(at) {
+            *place = Some(state.as_mut());
+        }
+    }
+    out.extend(placed.drain(..).flatten());
+    *views = recycle(placed);
+    out
+}
+
+/// An empty vector in the allocation of `v` (emptied), for the same elements with another
+/// lifetime: the standard library collects a vector's own iterator into its allocation when the
+/// element layouts match, as they do here, so nothing is allocated (the steady-state allocation
+/// test holds it to that).
+fn recycle<A, B>(mut v: Vec<A>) -> Vec<B> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("the vector is empty")).collect()
 }
 
 /// What [`Updater::step`] does around the optimizer's step.

@@ -105,7 +105,12 @@ pub trait Element:
     fn slice_mut<'s>(data: &'s mut DataMut<'_>) -> Option<&'s mut [Self]>;
     /// The elements of a dtype-tagged view, if they are of this type.
     fn slice<'s>(data: &DataRef<'s>) -> Option<&'s [Self]>;
+    /// [`ZEROS`] zeros, the gradient of unlisted rows, without allocating them at each step.
+    fn zeros() -> &'static [Self];
 }
+
+/// The length of [`Element::zeros`].
+pub const ZEROS: usize = 16 * 1024;
 
 macro_rules! element {
     ($t:ty, $variant:ident, $zero:expr, $bits:ty) => {
@@ -140,6 +145,10 @@ macro_rules! element {
                     DataRef::$variant(d) => Some(d),
                     _ => None,
                 }
+            }
+            fn zeros() -> &'static [Self] {
+                static ZEROS_OF_TYPE: [$t; ZEROS] = [$zero; ZEROS];
+                &ZEROS_OF_TYPE
             }
         }
     };

@@ -16,6 +16,7 @@ pub(crate) mod per_op;
 pub(crate) mod prefetch;
 pub(crate) mod real;
 pub(crate) mod rows;
+pub(crate) mod spare;
 pub(crate) mod storage;
 pub(crate) mod target;
 

@@ -49,8 +49,7 @@ pub fn standard<G: Element, T: Target<G>>(target: T, rows: &CoalescedRows<'_, G>
     if target.len() == 0 {
         return;
     }
-    let zeros = vec![G::ZERO; GRAIN.min(target.len())];
-    standard_rows(target, rows, rows.entries(), 0, &zeros, l)
+    standard_rows(target, rows, rows.entries(), 0, l)
 }
 
 /// The lazy update: only the rows in `entries` (sorted, distinct, each `>= first_row`) change;
@@ -65,13 +64,12 @@ fn lazy_rows<G: Element, T: Target<G>>(
     let row_len = rows.row_len();
     if entries.len() * row_len <= GRAIN || entries.len() < 2 {
         let span = |row: usize| (row - first_row) * row_len..(row - first_row + 1) * row_len;
-        let mut scratch = rows.scratch();
         for (i, &(row, source)) in entries.iter().enumerate() {
             // Rows are scattered over the table: ask for one a few rows ahead of its update.
             if let Some(&(ahead, _)) = entries.get(i + PREFETCH_AHEAD) {
                 target.prefetch(span(ahead));
             }
-            target.update(span(row), rows.grad(source, &mut scratch), l);
+            rows.update_row(&mut target, row, first_row, source, l);
         }
         return;
     }
@@ -82,14 +80,12 @@ fn lazy_rows<G: Element, T: Target<G>>(
 }
 
 /// The standard update: every row of `target` (which starts at row `first_row`) changes;
-/// rows in `entries` with their gradient, the others with a zero gradient. `zeros` holds at
-/// least `min(GRAIN, target.len())` zeros.
+/// rows in `entries` with their gradient, the others with a zero gradient.
 fn standard_rows<G: Element, T: Target<G>>(
     mut target: T,
     rows: &CoalescedRows<'_, G>,
     entries: &[(usize, Source)],
     first_row: usize,
-    zeros: &[G],
     l: Loop,
 ) {
     let row_len = rows.row_len();
@@ -97,8 +93,7 @@ fn standard_rows<G: Element, T: Target<G>>(
     let row_count = n.checked_div(row_len).unwrap_or(0);
     let mid_row = aligned(&target, n / 2) / row_len.max(1);
     if n <= GRAIN || mid_row == 0 || mid_row >= row_count {
-        let mut next = 0;
-        let mut scratch = rows.scratch();
+        let (mut next, zeros) = (0, G::zeros());
         let ends = entries.iter().map(|&(row, _)| row - first_row).chain([row_count]);
         for (end, entry) in ends.zip(entries.iter().map(Some).chain([None])) {
             // Rows next..end are not listed: zero gradient, GRAIN elements at a time.
@@ -109,8 +104,7 @@ fn standard_rows<G: Element, T: Target<G>>(
                 start = stop;
             }
             if let Some(&(row, source)) = entry {
-                let start = (row - first_row) * row_len;
-                target.update(start..start + row_len, rows.grad(source, &mut scratch), l);
+                rows.update_row(&mut target, row, first_row, source, l);
             }
             next = end + 1;
         }
@@ -120,7 +114,7 @@ fn standard_rows<G: Element, T: Target<G>>(
     let (left, right) = entries.split_at(split);
     let (a, b) = target.split_at(mid_row * row_len);
     rayon::join(
-        || standard_rows(a, rows, left, first_row, zeros, l),
-        || standard_rows(b, rows, right, first_row + mid_row, zeros, l),
+        || standard_rows(a, rows, left, first_row, l),
+        || standard_rows(b, rows, right, first_row + mid_row, l),
     );
 }

@@ -16,20 +16,22 @@ pub(crate) enum Source {
     Repeated(usize, usize),
 }
 
+/// Elements of a repeated row summed at a time, on the stack: the rules are element-wise, so a
+/// row updated piece by piece gets the same bits.
+const SUM_PIECE: usize = 256;
+
 /// The rows of a row-sparse gradient, each once, in increasing order; a row listed several
 /// times has its values summed in the order they appear (`((a + b) + c)`), so the result is the
 /// same for every thread count and for any reordering that keeps repeats in their order.
 ///
-/// Memory is proportional to the listed rows (two words per entry); repeated rows are summed
-/// into a one-row scratch buffer when they are used, by whichever thread updates them. Sorted,
-/// unique indices (the common case) need no sort.
+/// Memory is proportional to the listed rows (two words per entry), in buffers kept from one
+/// step to the next (`kernel::spare`); repeated rows are summed on the stack, a piece at a time,
+/// when they are used. Sorted, unique indices (the common case) need no sort.
 #[derive(Debug)]
 pub struct CoalescedRows<'a, T> {
     values: &'a [T],
     row_len: usize,
-    /// Positions in `values`, ordered by row (repeats in order of appearance).
-    order: Vec<usize>,
-    rows: Vec<(usize, Source)>,
+    buffers: spare::Buffers,
 }
 
 impl<'a, T: Element> CoalescedRows<'a, T> {
@@ -37,8 +39,9 @@ impl<'a, T: Element> CoalescedRows<'a, T> {
     /// (`indices.len() * row_len` elements).
     pub fn new(indices: &[i64], values: &'a [T], row_len: usize) -> Self {
         debug_assert!(indices.iter().all(|&r| r >= 0) && values.len() == indices.len() * row_len);
-        let order = sorted_order(indices);
-        let mut rows = Vec::with_capacity(order.len());
+        let mut buffers = spare::SPARE.take();
+        sorted_order(indices, &mut buffers);
+        let spare::Buffers { order, rows, .. } = &mut buffers;
         let mut start = 0;
         while start < order.len() {
             let row = indices[order[start]];
@@ -48,14 +51,24 @@ impl<'a, T: Element> CoalescedRows<'a, T> {
             rows.push((row as usize, source));
             start = end;
         }
-        CoalescedRows { values, row_len, order, rows }
+        CoalescedRows { values, row_len, buffers }
     }
 
     /// Calls `f` with each distinct row and its (summed) gradient, in increasing row order.
     pub fn for_each(&self, mut f: impl FnMut(usize, &[T])) {
-        let mut scratch = self.scratch();
-        for &(row, source) in &self.rows {
-            f(row, self.grad(source, &mut scratch));
+        let mut sum = Vec::new();
+        for &(row, source) in self.entries() {
+            match source {
+                Source::Given(i) => f(row, self.given(i)),
+                Source::Repeated(..) => {
+                    sum.clear();
+                    self.pieces(source, |piece, g| {
+                        debug_assert_eq!(piece.start, sum.len());
+                        sum.extend_from_slice(g)
+                    });
+                    f(row, &sum);
+                }
+            }
         }
     }
 
@@ -66,30 +79,52 @@ impl<'a, T: Element> CoalescedRows<'a, T> {
 
     /// The distinct rows and where their gradients are, in increasing row order.
     pub(crate) fn entries(&self) -> &[(usize, Source)] {
-        &self.rows
+        &self.buffers.rows
     }
 
-    /// A buffer for [`CoalescedRows::grad`] to sum repeated rows into. It allocates when a
-    /// repeated row needs it, and then a row's worth, which the values block holds twice over
-    /// (a row's length alone may be huge when the weight has no elements).
-    pub(crate) fn scratch(&self) -> Vec<T> {
-        Vec::new()
+    /// Row `i` of the values block.
+    fn given(&self, i: usize) -> &[T] {
+        &self.values[i * self.row_len..(i + 1) * self.row_len]
     }
 
-    /// The gradient row at `source`: the caller's row, or repeated rows summed into `scratch`.
-    pub(crate) fn grad<'s>(&'s self, source: Source, scratch: &'s mut Vec<T>) -> &'s [T] {
-        let given = |i: usize| &self.values[i * self.row_len..(i + 1) * self.row_len];
+    /// Calls `f(piece, g)` for consecutive pieces of the gradient row at `source` (`piece`: the
+    /// positions within the row): the caller's row whole, or repeated rows summed a piece at a
+    /// time.
+    pub(crate) fn pieces(&self, source: Source, mut f: impl FnMut(Range<usize>, &[T])) {
         match source {
-            Source::Given(i) => given(i),
+            Source::Given(i) => f(0..self.row_len, self.given(i)),
             Source::Repeated(start, end) => {
-                scratch.clear();
-                scratch.extend_from_slice(given(self.order[start]));
-                for &i in &self.order[start + 1..end] {
-                    scratch.iter_mut().zip(given(i)).for_each(|(acc, &x)| *acc = *acc + x);
+                let order = &self.buffers.order[start..end];
+                let mut sum = [T::ZERO; SUM_PIECE];
+                let mut at = 0;
+                while at < self.row_len {
+                    let piece = at..(at + SUM_PIECE).min(self.row_len);
+                    let sum = &mut sum[..piece.len()];
+                    sum.copy_from_slice(&self.given(order[0])[piece.clone()]);
+                    for &i in &order[1..] {
+                        sum.iter_mut()
+                            .zip(&self.given(i)[piece.clone()])
+                            .for_each(|(acc, &x)| *acc = *acc + x);
+                    }
+                    at = piece.end;
+                    f(piece, sum);
                 }
-                scratch
             }
         }
+    }
+
+    /// Updates row `row` of `target` (whose first row is `first_row`) with its gradient at
+    /// `source`.
+    pub(crate) fn update_row(
+        &self,
+        target: &mut impl Target<T>,
+        row: usize,
+        first_row: usize,
+        source: Source,
+        l: Loop,
+    ) {
+        let start = (row - first_row) * self.row_len;
+        self.pieces(source, |piece, g| target.update(start + piece.start..start + piece.end, g, l));
     }
 
     fn span(&self, row: usize) -> Range<usize> {
@@ -97,32 +132,80 @@ impl<'a, T: Element> CoalescedRows<'a, T> {
     }
 }
 
-/// Positions `0..indices.len()` ordered by row, equal rows in their order of appearance (which
-/// fixes the summation order of repeats).
-fn sorted_order(indices: &[i64]) -> Vec<usize> {
+impl<T> Drop for CoalescedRows<'_, T> {
+    fn drop(&mut self) {
+        spare::SPARE.give_back(std::mem::take(&mut self.buffers));
+    }
+}
+
+/// Makes room, before a batch's parallel pass, for `tensors` row-sparse gradients (the most
+/// that can be coalesced at once) of up to `listed` rows each.
+pub(crate) fn reserve(tensors: usize, listed: usize) {
+    spare::SPARE.ensure(tensors, listed);
+}
+
+/// The buffers of coalesced rows, kept between steps ([`super::spare`]).
+mod spare {
+    use super::super::spare::{Reusable, Spare};
+    use super::Source;
+
+    /// What coalescing needs: positions ordered by row, their sort keys, the distinct rows.
+    #[derive(Debug, Default)]
+    pub struct Buffers {
+        pub order: Vec<usize>,
+        pub keys: Vec<u64>,
+        pub rows: Vec<(usize, Source)>,
+    }
+
+    impl Reusable for Buffers {
+        fn capacity(&self) -> usize {
+            self.order.capacity().min(self.keys.capacity()).min(self.rows.capacity())
+        }
+        fn clear(&mut self) {
+            self.order.clear();
+            self.keys.clear();
+            self.rows.clear();
+        }
+        fn reserve(&mut self, len: usize) {
+            self.order.reserve(len);
+            self.keys.reserve(len);
+            self.rows.reserve(len);
+        }
+    }
+
+    pub static SPARE: Spare<Buffers> = Spare::new();
+}
+
+/// Fills `buffers.order` with positions `0..indices.len()` ordered by row, equal rows in their
+/// order of appearance (which fixes the summation order of repeats).
+fn sorted_order(indices: &[i64], buffers: &mut spare::Buffers) {
     let n = indices.len();
+    let order = &mut buffers.order;
     if indices.windows(2).all(|p| p[0] < p[1]) {
-        return (0..n).collect();
+        order.extend(0..n);
+        return;
     }
     // An unstable sort of (row, position) is the stable sort by row, and much cheaper than
-    // comparing through the indices; packed into one u64 when both fit.
+    // comparing through the indices; packed into one u64 when both fit (in the kept buffer).
     let max_row = indices.iter().copied().max().unwrap_or(0) as u64;
     if n < 1 << 24 && max_row < 1 << 40 {
-        let mut keys: Vec<u64> =
-            indices.iter().enumerate().map(|(i, &r)| (r as u64) << 24 | i as u64).collect();
+        let keys = &mut buffers.keys;
+        keys.extend(indices.iter().enumerate().map(|(i, &r)| (r as u64) << 24 | i as u64));
         keys.sort_unstable();
-        keys.iter().map(|k| (k & 0xff_ffff) as usize).collect()
+        order.extend(keys.iter().map(|k| (k & 0xff_ffff) as usize));
     } else {
         let mut keys: Vec<(i64, usize)> = indices.iter().copied().zip(0..).collect();
         keys.sort_unstable();
-        keys.iter().map(|&(_, i)| i).collect()
+        order.extend(keys.iter().map(|&(_, i)| i));
     }
 }
 
 /// The lazy update: only the listed rows change, each by the dense formula with its gradient
 /// row. Work is proportional to the listed rows.
 pub fn lazy<G: Element>(target: &mut impl Target<G>, rows: &CoalescedRows<'_, G>, l: Loop) {
-    rows.for_each(|row, g| target.update(rows.span(row), g, l));
+    for &(row, source) in rows.entries() {
+        rows.update_row(target, row, 0, source, l);
+    }
 }
 
 /// The standard update: every row changes; rows that are not listed get a zero gradient, so the
@@ -132,16 +215,23 @@ pub fn standard<G: Element>(target: &mut impl Target<G>, rows: &CoalescedRows<'_
     if target.len() == 0 {
         return;
     }
-    let zeros = vec![G::ZERO; rows.row_len];
     let total_rows = target.len().checked_div(rows.row_len).unwrap_or(0);
     let mut next = 0;
-    for row in rows.entries().iter().map(|&(row, _)| row).chain([total_rows]) {
+    for &(row, source) in rows.entries().iter().chain([&(total_rows, Source::Given(0))]) {
         for zero_row in next..row {
-            target.update(rows.span(zero_row), &zeros, l);
+            let span = rows.span(zero_row);
+            let mut start = span.start;
+            while start < span.end {
+                let stop = (start + G::zeros().len()).min(span.end);
+                target.update(start..stop, &G::zeros()[..stop - start], l);
+                start = stop;
+            }
+        }
+        if row < total_rows {
+            rows.update_row(target, row, 0, source, l);
         }
         next = row + 1;
     }
-    lazy(target, rows, l);
 }
 
 #[cfg(test)]

@@ -88,6 +88,11 @@ pub(crate) trait Algorithm: Clone + fmt::Debug + Send + Sync + 'static {
         l: Loop,
     );
 
+    /// Makes room, before a batch's parallel pass, for the buffers its steps take
+    /// ([`crate::kernel::spare`]), so that a batch no larger than earlier ones allocates
+    /// nothing.
+    fn reserve_scratch(&self, _params: &[Param<'_>]) {}
+
     /// Scalars it keeps across steps (Nadam's `m_schedule`), by name, for checkpoints.
     fn scalars(&self) -> Vec<(&'static str, f64)> {
         Vec::new()

@@ -17,7 +17,7 @@ use crate::optimizer::base::{Journal, OptimizerBase};
 use crate::optimizer::config::{Multipliers, OptimizerConfig};
 use crate::optimizer::interface::{Optimizer, ParamStep};
 use crate::optimizer::state::{Layout, StateMut};
-use crate::param::Param;
+use crate::param::{Grad, Param};
 
 /// An optimizer: its algorithm, the shared run-time state (counters, scheduler), and what a
 /// batch in progress needs (kept to reuse their allocations).
@@ -98,6 +98,8 @@ impl<A: Algorithm> Engine<A> {
         l: Loop,
     ) -> Result<()> {
         self.checked(params, states, given)?;
+        reserve_row_lists(params);
+        self.algo.reserve_scratch(params);
         let (algo, base, steps) = (&self.algo, self.base.config(), &self.steps);
         let each = |((param, state), &step): ((&mut Param<'_>, &mut StateMut<'_>), &usize)| {
             algo.apply(&steps[step], param, state, base, l)
@@ -133,7 +135,8 @@ impl<A: Algorithm> Engine<A> {
         self.reset_plan();
         let mut journal = std::mem::take(&mut self.journal);
         self.base.begin_counting(&mut journal);
-        let scalars = self.algo.scalars();
+        // Planning computes the steps' scalars, which a rule may keep (Nadam's schedule).
+        let rule = self.algo.clone();
         let mut planned = Ok(());
         self.batch = self.batch.wrapping_add(1);
         for param in params {
@@ -152,7 +155,7 @@ impl<A: Algorithm> Engine<A> {
         }
         if planned.is_err() {
             self.base.undo(&journal);
-            self.restore_rule_scalars(&scalars);
+            self.algo = rule;
         }
         self.journal = journal;
         planned
@@ -161,19 +164,12 @@ impl<A: Algorithm> Engine<A> {
     /// The steps of a batch whose counts, rates and decays the caller gives; nothing is counted.
     /// On error the rule's scalars (Nadam's schedule) are as they were.
     fn plan_given(&mut self, params: &[Param<'_>], given: &[ParamStep]) -> Result<()> {
-        let scalars = self.algo.scalars();
+        let rule = self.algo.clone();
         let planned = self.given_steps(params, given);
         if planned.is_err() {
-            self.restore_rule_scalars(&scalars);
+            self.algo = rule;
         }
         planned
-    }
-
-    /// Puts back the rule's scalars taken before a plan that failed.
-    fn restore_rule_scalars(&mut self, scalars: &[(&'static str, f64)]) {
-        let restored =
-            self.algo.restore_scalars(&scalars.iter().map(|&(n, v)| (n.to_string(), v)).collect::<Vec<_>>());
-        debug_assert!(restored.is_ok(), "{restored:?}");
     }
 
     fn given_steps(&mut self, params: &[Param<'_>], given: &[ParamStep]) -> Result<()> {
@@ -238,6 +234,19 @@ impl<A: Algorithm> Engine<A> {
         };
         self.last_step = Some((key, position));
         Ok(position)
+    }
+}
+
+/// Room for the row lists of the batch's row-sparse gradients, all of which may be coalesced at
+/// once (a thread waiting inside one tensor's update takes up another's).
+fn reserve_row_lists(params: &[Param<'_>]) {
+    let listed = params.iter().filter_map(|p| match &p.grad {
+        Grad::RowSparse(g) => Some(g.row_indices.len()),
+        Grad::Dense(_) => None,
+    });
+    let (tensors, most) = listed.fold((0, 0), |(count, most), n| (count + 1, most.max(n)));
+    if tensors > 0 {
+        crate::kernel::rows::reserve(tensors, most);
     }
 }
 

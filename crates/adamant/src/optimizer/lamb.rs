@@ -30,6 +30,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::kernel::element::{DType, DataMut, DataRef};
 use crate::kernel::formula::{clip, maximum};
+use crate::kernel::spare::Spare;
 use crate::kernel::storage::Half;
 use crate::kernel::{Loop, Real};
 use crate::optimizer::algorithm::{Algorithm, Counted};
@@ -256,6 +257,23 @@ impl Algorithm for LambConfig {
         })
     }
 
+    fn reserve_scratch(&self, params: &[Param<'_>]) {
+        // A tensor's step runs on one thread: as many directions at once as threads. The phase
+        // kernel's direction for float64 weights is float64; every other one is float32.
+        let threads = rayon::current_num_threads();
+        let wide =
+            |p: &&Param<'_>| self.lamb_kernel == LambKernel::Phase && p.weight.data.dtype() == DType::F64;
+        let longest = |wide_direction: bool| {
+            params.iter().filter(|p| wide(p) == wide_direction).map(|p| p.weight.data.len()).max()
+        };
+        if let Some(len) = longest(false) {
+            f32::spare().ensure(threads, len);
+        }
+        if let Some(len) = longest(true) {
+            f64::spare().ensure(threads, len);
+        }
+    }
+
     fn apply(
         &self,
         s: &LambScalars,
@@ -317,9 +335,15 @@ trait Wide: Real {
     fn add_square(sum: f32, x: Self) -> f32;
     /// `pow(self, t)` in this type, as `std::pow` of the kernel's type.
     fn powi_as_kernel(self, t: u64) -> Self;
+    /// Directions of earlier steps' tensors, to hold this one's without allocating.
+    fn spare() -> &'static Spare<Vec<Self>>;
 }
 
 impl Wide for f32 {
+    fn spare() -> &'static Spare<Vec<f32>> {
+        static SPARE: Spare<Vec<f32>> = Spare::new();
+        &SPARE
+    }
     fn wide(self) -> f64 {
         f64::from(self)
     }
@@ -335,6 +359,10 @@ impl Wide for f32 {
 }
 
 impl Wide for f64 {
+    fn spare() -> &'static Spare<Vec<f64>> {
+        static SPARE: Spare<Vec<f64>> = Spare::new();
+        &SPARE
+    }
     fn wide(self) -> f64 {
         self
     }
@@ -447,7 +475,8 @@ fn multi<M: Wide>(
     var: &mut [M],
 ) {
     let n = mean.len();
-    let mut direction = vec![0f32; n];
+    let mut direction = f32::spare().take();
+    direction.resize(n, 0.0);
     let (mut s1, mut s2) = (0f32, 0f32);
     for k in 0..n {
         let x = g(k) * s.rescale_grad;
@@ -472,6 +501,7 @@ fn multi<M: Wide>(
         let updated = w.get(k) - step * M::from_f32(d);
         w.set(k, updated);
     }
+    f32::spare().give_back(direction);
 }
 
 /// The multi kernel's ratio: `r1` clamped to the bounds, over `r2`; 1 where either is 0.
@@ -525,7 +555,8 @@ impl<D: Wide> PhaseIn<D> {
 /// MXNet's `lamb_update_phase1`, `NDArray.norm` of the weight and of the direction, and
 /// `lamb_update_phase2`, for one tensor.
 fn phase<D: Wide>(s: &PhaseIn<D>, w: &mut [D], g: &[D], mean: &mut [D], var: &mut [D]) {
-    let mut direction = Vec::with_capacity(w.len());
+    let mut direction = D::spare().take();
+    direction.reserve(w.len());
     for k in 0..w.len() {
         let x = g[k] * s.rescale_grad;
         let x = clip(x, s.clip);
@@ -546,9 +577,10 @@ fn phase<D: Wide>(s: &PhaseIn<D>, w: &mut [D], g: &[D], mean: &mut [D], var: &mu
     let r1 = if s.lower_bound >= zero { maximum(r1, s.lower_bound) } else { r1 };
     let r1 = if s.upper_bound >= zero { minimum(r1, s.upper_bound) } else { r1 };
     let lr = if r1 == zero || r2 == zero { s.lr } else { (s.lr * r1) / r2 };
-    for (w, d) in w.iter_mut().zip(direction) {
+    for (w, &d) in w.iter_mut().zip(&direction) {
         *w = *w - lr * d;
     }
+    D::spare().give_back(direction);
 }
 
 /// `minimum(a, b)` as MXNet's NDArray defines it: `a` if `a` is NaN, else the smaller.

@@ -23,12 +23,12 @@ thread_local! {
 
 /// What MXNet's kernel reads from a `float` field given the Python float `x`.
 pub(crate) fn float_field(x: f64) -> f32 {
-    parse::<f32>(&python_repr(x))
+    parse::<f32>(python_repr(x).as_str())
 }
 
 /// What MXNet reads from a `double` field (the scalar of `_mul_scalar` and the like) given `x`.
 pub(crate) fn double_field(x: f64) -> f64 {
-    parse::<f64>(&python_repr(x))
+    parse::<f64>(python_repr(x).as_str())
 }
 
 /// A Python number as MXNet's NDArray arithmetic on a float32 array uses it (`x * 0.9` is
@@ -41,48 +41,108 @@ pub(crate) fn ndarray_scalar(x: f64) -> f32 {
 /// What MXNet reads from an element of a `Tuple<float>` field given `x`: the float nearest to
 /// the text.
 pub(crate) fn tuple_field(x: f64) -> f32 {
-    python_repr(x).parse().unwrap_or(f32::NAN)
+    python_repr(x).as_str().parse().unwrap_or(f32::NAN)
+}
+
+/// Text on the stack: every step computes its scalars through [`python_repr`], and a step
+/// allocates nothing. Python's `repr` of a float64 takes at most 24 bytes.
+pub(crate) struct Text {
+    bytes: [u8; 40],
+    len: usize,
+}
+
+impl Text {
+    fn new() -> Self {
+        Text { bytes: [0; 40], len: 0 }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
+
+    fn push(&mut self, byte: u8) {
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = byte;
+            self.len = self.len.saturating_add(1);
+        }
+    }
+
+    fn push_all(&mut self, bytes: &[u8]) {
+        bytes.iter().for_each(|&b| self.push(b));
+    }
+
+    fn zeros(&mut self, n: i32) {
+        (0..n).for_each(|_| self.push(b'0'));
+    }
+}
+
+impl std::fmt::Write for Text {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.len.saturating_add(s.len()) > self.bytes.len() {
+            return Err(std::fmt::Error);
+        }
+        self.push_all(s.as_bytes());
+        Ok(())
+    }
 }
 
 /// Python's `repr(x)`: the shortest digits that read back as `x`, positional for
 /// `1e-4 <= |x| < 1e16` (`0.0001`, `1.32`, `2.0`) and otherwise `d.ddde-XX` (`2.3e-05`,
 /// `1e+16`).
-pub(crate) fn python_repr(x: f64) -> String {
+pub(crate) fn python_repr(x: f64) -> Text {
+    use std::fmt::Write;
+    let mut out = Text::new();
     if x.is_nan() {
-        return "nan".into();
+        out.push_all(b"nan");
+        return out;
+    }
+    if x.is_sign_negative() {
+        out.push(b'-');
     }
     if x.is_infinite() {
-        return if x > 0.0 { "inf".into() } else { "-inf".into() };
+        out.push_all(b"inf");
+        return out;
     }
-    let sign = if x.is_sign_negative() { "-" } else { "" };
     if x == 0.0 {
-        return format!("{sign}0.0");
+        out.push_all(b"0.0");
+        return out;
     }
     // Rust's `{:e}` gives the same shortest digits, laid out as `d.ddde-N`.
-    let scientific = format!("{:e}", x.abs());
-    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let mut scientific = Text::new();
+    let _ = write!(scientific, "{:e}", x.abs());
+    let (mantissa, exponent) = scientific.as_str().split_once('e').unwrap_or((scientific.as_str(), "0"));
+    let mut digits = Text::new();
+    mantissa.bytes().filter(u8::is_ascii_digit).for_each(|b| digits.push(b));
+    let digits = &digits.bytes[..digits.len];
     let exponent: i32 = exponent.parse().unwrap_or(0);
     // Python's decimal point position: x = 0.d1d2... * 10^point.
     let point = exponent.saturating_add(1);
     let n = i32::try_from(digits.len()).unwrap_or(i32::MAX);
     if -4 < point && point <= 16 {
         if point <= 0 {
-            let zeros = "0".repeat(usize::try_from(point.unsigned_abs()).unwrap_or(0));
-            format!("{sign}0.{zeros}{digits}")
+            out.push_all(b"0.");
+            out.zeros(point.saturating_neg());
+            out.push_all(digits);
         } else if point >= n {
-            let zeros = "0".repeat(usize::try_from(point.saturating_sub(n)).unwrap_or(0));
-            format!("{sign}{digits}{zeros}.0")
+            out.push_all(digits);
+            out.zeros(point.saturating_sub(n));
+            out.push_all(b".0");
         } else {
             let (int, frac) = digits.split_at(usize::try_from(point).unwrap_or(0));
-            format!("{sign}{int}.{frac}")
+            out.push_all(int);
+            out.push(b'.');
+            out.push_all(frac);
         }
     } else {
         let (first, rest) = digits.split_at(1);
-        let rest = if rest.is_empty() { String::new() } else { format!(".{rest}") };
-        let exp_sign = if exponent < 0 { '-' } else { '+' };
-        format!("{sign}{first}{rest}e{exp_sign}{:02}", exponent.unsigned_abs())
+        out.push_all(first);
+        if !rest.is_empty() {
+            out.push(b'.');
+            out.push_all(rest);
+        }
+        let _ = write!(out, "e{}{:02}", if exponent < 0 { '-' } else { '+' }, exponent.unsigned_abs());
     }
+    out
 }
 
 /// The two types dmlc-core parses into.
@@ -159,13 +219,13 @@ fn parse<F: Parsed>(text: &str) -> F {
     if matches!(rest.first(), Some(b'-' | b'+')) {
         rest = &rest[1..];
     }
-    let lower = |bytes: &[u8]| bytes.iter().map(u8::to_ascii_lowercase).collect::<Vec<u8>>();
-    let word = lower(&rest[..rest.len().min(8)]);
+    let mut word = [0u8; 3];
+    word.iter_mut().zip(rest).for_each(|(w, b)| *w = b.to_ascii_lowercase());
     let signed = |x: F| if negative { -x } else { x };
-    if word.starts_with(b"inf") {
+    if &word == b"inf" {
         return signed(F::INFINITY);
     }
-    if word.starts_with(b"nan") {
+    if &word == b"nan" {
         return F::NAN;
     }
     let digits = |bytes: &[u8]| bytes.iter().take_while(|b| b.is_ascii_digit()).count();
@@ -240,7 +300,7 @@ mod tests {
             (1.5e300, "1.5e+300"),
             (f64::INFINITY, "inf"),
         ] {
-            assert_eq!(python_repr(x), text);
+            assert_eq!(python_repr(x).as_str(), text);
         }
     }
 
