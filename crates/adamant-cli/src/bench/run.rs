@@ -77,6 +77,11 @@ struct Row {
     /// gradients timed in the same pairs (median of paired ratios; 1 is one extra read).
     #[serde(skip_serializing_if = "Option::is_none")]
     clip_cost_in_gradient_reads: Option<f64>,
+    /// The process's peak resident memory while the scenario was built and measured, in MiB
+    /// (Linux; the peak restarts before each scenario, after the previous one's arrays are
+    /// freed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peak_rss_mb: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     table_rows: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -129,6 +134,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     for scenario in &chosen {
         bar.set_message(scenario.name.clone());
         let mut failure = None;
+        let peak_known = crate::machine::reset_peak_memory();
         let measured = pool.install(|| -> Result<_> {
             let work = std::cell::RefCell::new(scenario.build()?);
             let twin = std::cell::RefCell::new(scenario.twin().map(|t| t.build()).transpose()?);
@@ -157,6 +163,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         if let Some(e) = failure {
             return Err(e.context(format!("scenario {}", scenario.name)));
         }
+        let peak_rss_mb =
+            crate::machine::peak_memory_bytes().filter(|_| peak_known).map(|b| b as f64 / 1048576.0);
         let step_s = median(&measured.step);
         let bytes = scenario.bytes();
         let ceiling = match scenario.cache_resident() {
@@ -184,6 +192,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             fraction_of_one_tensor: measured.fraction_of_twin().filter(|_| scenario.clip().is_none()),
             fraction_of_unclipped: measured.fraction_of_twin().filter(|_| scenario.clip().is_some()),
             clip_cost_in_gradient_reads: measured.extra_in_gradient_reads(),
+            peak_rss_mb,
             table_rows: sparse.map(|(rows, _)| rows),
             rows_touched: sparse.map(|(_, touched)| touched),
         });
