@@ -46,6 +46,30 @@ pub fn check_memory(what: &str, bytes: Option<u64>, instead: &str) -> Result<()>
     }
 }
 
+/// Starts a new peak of this process's resident memory (Linux: `VmHWM` restarts from the
+/// current resident size); false where the system cannot.
+pub fn reset_peak_memory() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// The peak resident memory of this process since it started or since
+/// [`reset_peak_memory`], in bytes (Linux's `VmHWM`), if known.
+pub fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// This process's anonymous memory on transparent huge pages, in bytes (Linux's
+/// `AnonHugePages`), if known.
+pub fn huge_page_bytes() -> Option<u64> {
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
+    let line = rollup.lines().find(|l| l.starts_with("AnonHugePages:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,19 +89,4 @@ mod tests {
         assert!(err.starts_with("a test needs") && err.ends_with("; use less"), "{err}");
         assert!(check_memory("a test", None, "use less").is_err());
     }
-}
-
-/// Starts a new peak of this process's resident memory (Linux: `VmHWM` restarts from the
-/// current resident size); false where the system cannot.
-pub fn reset_peak_memory() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-/// The peak resident memory of this process since it started or since
-/// [`reset_peak_memory`], in bytes (Linux's `VmHWM`), if known.
-pub fn peak_memory_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kib.checked_mul(1024)
 }

@@ -2,6 +2,7 @@
 
 mod op_by_op;
 mod roofline;
+mod row_gather;
 mod run;
 mod scenarios;
 mod timing;

@@ -96,7 +96,7 @@ impl<'a> Span<'a> {
 }
 
 /// Reads and writes back every byte of `bytes`, unchanged when `zero` is 0.
-fn rewrite(bytes: &mut [u8], zero: u64) {
+pub fn rewrite(bytes: &mut [u8], zero: u64) {
     let (head, words, tail) = bytemuck::pod_align_to_mut::<u8, u64>(bytes);
     rewrite_bytes(head, zero);
     rewrite_words(words, zero);

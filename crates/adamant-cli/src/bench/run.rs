@@ -82,6 +82,11 @@ struct Row {
     /// freed).
     #[serde(skip_serializing_if = "Option::is_none")]
     peak_rss_mb: Option<f64>,
+    /// Of the process's memory once the scenario's arrays were built, how much the system
+    /// backs with transparent huge pages, in MiB (Linux): adamant asks for them for optimizer
+    /// state ([`adamant::advise_huge_pages`]); 0 means none were granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    huge_pages_mb: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     table_rows: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,8 +140,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         bar.set_message(scenario.name.clone());
         let mut failure = None;
         let peak_known = crate::machine::reset_peak_memory();
+        let mut huge_pages = None;
         let measured = pool.install(|| -> Result<_> {
             let work = std::cell::RefCell::new(scenario.build()?);
+            huge_pages = crate::machine::huge_page_bytes();
             let twin = std::cell::RefCell::new(scenario.twin().map(|t| t.build()).transpose()?);
             let failure = std::cell::RefCell::new(&mut failure);
             let mut step = || {
@@ -193,6 +200,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             fraction_of_unclipped: measured.fraction_of_twin().filter(|_| scenario.clip().is_some()),
             clip_cost_in_gradient_reads: measured.extra_in_gradient_reads(),
             peak_rss_mb,
+            huge_pages_mb: huge_pages.map(|b| b as f64 / 1048576.0),
             table_rows: sparse.map(|(rows, _)| rows),
             rows_touched: sparse.map(|(_, touched)| touched),
         });

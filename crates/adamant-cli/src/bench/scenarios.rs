@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::op_by_op::OpByOp;
 use super::roofline::{self, Span};
+use super::row_gather;
 
 /// How a scenario updates its parameters.
 #[derive(Debug, Clone, Copy)]
@@ -16,7 +17,7 @@ pub enum Kind {
     /// The fused step on dense tensors of one dtype.
     Dense { dtype: DType, multi_precision: bool },
     /// The lazy row-sparse step on one float32 table.
-    Lazy { rows: usize, row_len: usize },
+    Lazy { rows: usize, row_len: usize, ids: Ids },
     /// The standard row-sparse step on one float32 table.
     Standard { rows: usize, row_len: usize },
     /// The scalar reference step (one thread) on dense float32.
@@ -24,6 +25,24 @@ pub enum Kind {
     /// An unfused, one-pass-per-operation Adam on dense float32.
     OpByOp,
 }
+
+/// Which rows a row-sparse step lists.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Ids {
+    /// The same rows every step (uniform over the table, a quarter of them repeats): they stay
+    /// in the cache between steps, as an embedding's hot rows do.
+    Same,
+    /// Fresh ids every step, drawn from a Zipf distribution over the table (exponent
+    /// [`ZIPF_EXPONENT`], ranks scattered over the rows), as a recommendation model's batches
+    /// draw them: a few rows recur, most are cold.
+    Zipf,
+}
+
+/// The exponent of the Zipf distribution of fresh ids.
+pub const ZIPF_EXPONENT: f64 = 1.05;
+
+/// Sets of fresh ids drawn before timing (drawing is not the step's work); steps go round them.
+const ZIPF_SETS: usize = 64;
 
 /// One line of the benchmark.
 #[derive(Debug, Clone)]
@@ -123,8 +142,16 @@ pub fn all(size: f64) -> Vec<Scenario> {
         adam("dense-bf16-16Mx1", Kind::Dense { dtype: DType::BF16, multi_precision: false }, 1, 16 * M),
         adam("dense-bf16-mp-16Mx1", Kind::Dense { dtype: DType::BF16, multi_precision: true }, 1, 16 * M),
         adam("dense-f16-mp-16Mx1", Kind::Dense { dtype: DType::F16, multi_precision: true }, 1, 16 * M),
-        sparse("lazy-f32-1Mx64", Kind::Lazy { rows: table(1_000_000), row_len: 64 }),
-        sparse("lazy-f32-8Mx64", Kind::Lazy { rows: table(8_000_000), row_len: 64 }),
+        sparse("lazy-f32-1Mx64", Kind::Lazy { rows: table(1_000_000), row_len: 64, ids: Ids::Zipf }),
+        sparse("lazy-f32-8Mx64", Kind::Lazy { rows: table(8_000_000), row_len: 64, ids: Ids::Zipf }),
+        sparse(
+            "lazy-f32-1Mx64-same-rows",
+            Kind::Lazy { rows: table(1_000_000), row_len: 64, ids: Ids::Same },
+        ),
+        sparse(
+            "lazy-f32-8Mx64-same-rows",
+            Kind::Lazy { rows: table(8_000_000), row_len: 64, ids: Ids::Same },
+        ),
         sparse("standard-f32-1Mx64", Kind::Standard { rows: table(1_000_000), row_len: 64 }),
         adam("reference-f32-16Mx1", Kind::Reference, 1, 16 * M),
         adam("op-by-op-f32-16Mx1", Kind::OpByOp, 1, 16 * M),
@@ -182,7 +209,9 @@ impl Scenario {
     #[deny(clippy::arithmetic_side_effects)]
     pub fn elements(&self) -> usize {
         match self.kind {
-            Kind::Lazy { rows, row_len } | Kind::Standard { rows, row_len } => rows.saturating_mul(row_len),
+            Kind::Lazy { rows, row_len, .. } | Kind::Standard { rows, row_len } => {
+                rows.saturating_mul(row_len)
+            }
             _ => self.tensors.saturating_mul(self.per_tensor),
         }
     }
@@ -192,7 +221,9 @@ impl Scenario {
     #[deny(clippy::arithmetic_side_effects)]
     pub fn memory(&self) -> Option<u64> {
         let elements = match self.kind {
-            Kind::Lazy { rows, row_len } | Kind::Standard { rows, row_len } => rows.checked_mul(row_len)?,
+            Kind::Lazy { rows, row_len, .. } | Kind::Standard { rows, row_len } => {
+                rows.checked_mul(row_len)?
+            }
             _ => self.tensors.checked_mul(self.per_tensor)?,
         };
         let per_element = match self.kind {
@@ -212,16 +243,23 @@ impl Scenario {
         u64::try_from(elements).ok()?.checked_mul(u64::try_from(per_element).ok()?)?.checked_mul(copies)
     }
 
-    /// `(table_rows, rows_touched)` of a sparse scenario.
+    /// `(table_rows, rows_touched)` of a sparse scenario (the mean over its sets of ids).
     pub fn sparse_rows(&self) -> Option<(usize, usize)> {
+        let rows = match self.kind {
+            Kind::Lazy { rows, .. } | Kind::Standard { rows, .. } => rows,
+            _ => return None,
+        };
+        let sets = self.row_sets();
+        let touched: usize = sets.iter().map(|set| distinct(set).len()).sum();
+        Some((rows, touched / sets.len().max(1)))
+    }
+
+    /// The ids each step lists, in turn: one set, or [`ZIPF_SETS`] fresh ones.
+    fn row_sets(&self) -> Vec<Vec<i64>> {
         match self.kind {
-            Kind::Lazy { rows, .. } | Kind::Standard { rows, .. } => {
-                let mut listed = listed_rows(rows);
-                listed.sort_unstable();
-                listed.dedup();
-                Some((rows, listed.len()))
-            }
-            _ => None,
+            Kind::Lazy { rows, ids: Ids::Zipf, .. } => zipf_sets(rows),
+            Kind::Lazy { rows, .. } | Kind::Standard { rows, .. } => vec![listed_rows(rows)],
+            _ => Vec::new(),
         }
     }
 
@@ -288,12 +326,12 @@ impl Scenario {
             kind => {
                 let optimizer = self.optimizer()?;
                 let dtype = self.weight_dtype();
-                let (shape, grad_len, row_indices) = match kind {
-                    Kind::Lazy { rows, row_len } | Kind::Standard { rows, row_len } => {
-                        let listed = listed_rows(rows);
-                        (vec![rows, row_len], listed.len() * row_len, Some(listed))
+                let row_sets = self.row_sets();
+                let (shape, grad_len) = match kind {
+                    Kind::Lazy { rows, row_len, .. } | Kind::Standard { rows, row_len } => {
+                        (vec![rows, row_len], LISTED_ROWS * row_len)
                     }
-                    _ => (vec![self.per_tensor], self.per_tensor, None),
+                    _ => (vec![self.per_tensor], self.per_tensor),
                 };
                 let weights: Vec<Buffer> = (0..self.tensors)
                     .map(|i| to_dtype(fill(shape.iter().product(), i as u64), dtype))
@@ -313,11 +351,14 @@ impl Scenario {
                             .collect()
                     })
                     .collect();
-                Step::Optimizer { optimizer, shape, weights, grads, states, row_indices }
+                let gather_rows = row_sets.iter().map(|set| distinct(set)).collect();
+                Step::Optimizer { optimizer, shape, weights, grads, states, row_sets, gather_rows, turn: 0 }
             }
         };
         let standard = matches!(self.kind, Kind::Standard { .. });
-        let mut work = Workload { step, streamed: self.streamed_elements(), standard, clip: self.clip() };
+        let lazy = matches!(self.kind, Kind::Lazy { .. });
+        let mut work =
+            Workload { step, streamed: self.streamed_elements(), standard, lazy, clip: self.clip() };
         work.step()?;
         Ok(work)
     }
@@ -330,6 +371,8 @@ pub struct Workload {
     streamed: usize,
     /// A standard row-sparse step, whose gradient the roofline does not stream.
     standard: bool,
+    /// A lazy row-sparse step, whose roofline gathers its rows.
+    lazy: bool,
     /// Clip by the global norm, as `Updater::step` does.
     clip: Option<f64>,
 }
@@ -342,7 +385,12 @@ enum Step {
         grads: Vec<Buffer>,
         /// Each tensor's state arrays, in the optimizer's layout.
         states: Vec<Vec<Buffer>>,
-        row_indices: Option<Vec<i64>>,
+        /// The ids each row-sparse step lists, in turn (empty for dense steps).
+        row_sets: Vec<Vec<i64>>,
+        /// The distinct rows of each set, sorted, for the row-gather roofline.
+        gather_rows: Vec<Vec<usize>>,
+        /// Steps taken, which pick the set.
+        turn: usize,
     },
     OpByOp(OpByOp),
 }
@@ -351,8 +399,10 @@ impl Workload {
     /// One optimizer step over every tensor.
     pub fn step(&mut self) -> Result<()> {
         match &mut self.step {
-            Step::Optimizer { optimizer, shape, weights, grads, states, row_indices } => {
-                let (shape, row_indices): (&[usize], Option<&[i64]>) = (shape, row_indices.as_deref());
+            Step::Optimizer { optimizer, shape, weights, grads, states, row_sets, turn, .. } => {
+                let row_indices = (!row_sets.is_empty()).then(|| row_sets[*turn % row_sets.len()].as_slice());
+                *turn += 1;
+                let shape: &[usize] = shape;
                 let mut batch: Vec<Param<'_>> = weights
                     .iter_mut()
                     .zip(grads.iter())
@@ -407,6 +457,15 @@ impl Workload {
         let zero = roofline::zero();
         let (len, standard) = (self.streamed, self.standard);
         match &mut self.step {
+            Step::Optimizer { weights, grads, states, gather_rows, turn, shape, .. } if self.lazy => {
+                // Rows of another set than the step's (which it has just touched, or is about to).
+                let rows = &gather_rows[(*turn + gather_rows.len() / 2) % gather_rows.len()];
+                let row_bytes = shape[1] * 4;
+                let tables =
+                    std::iter::once(weights[0].as_mut()).chain(states[0].iter_mut().map(Buffer::as_mut));
+                let tables = tables.map(|t| roofline::bytes_mut(t).0);
+                row_gather::gather(tables, row_bytes, rows, roofline::bytes(grads[0].as_ref()).0, zero);
+            }
             Step::Optimizer { weights, grads, states, .. } => {
                 let tensors = weights.par_iter_mut().zip(grads.par_iter()).zip(states.par_iter_mut());
                 tensors.for_each(|((w, g), state)| {
@@ -428,13 +487,16 @@ impl Workload {
 
 /// A deterministic fill in [-1, 1).
 fn fill(n: usize, seed: u64) -> Vec<f32> {
+    let mut values = vec![0.0; n];
+    // As a framework may hold its weights (PyTorch with THP_MEM_ALLOC_ENABLE=1), and as
+    // adamant holds optimizer state: on huge pages where the system grants them.
+    adamant::advise_huge_pages(&mut values);
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            (x >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
+    for v in &mut values {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        *v = (x >> 40) as f32 / (1u64 << 23) as f32 - 1.0;
+    }
+    values
 }
 
 fn to_dtype(values: Vec<f32>, dtype: DType) -> Buffer {
@@ -447,6 +509,26 @@ fn to_dtype(values: Vec<f32>, dtype: DType) -> Buffer {
 }
 
 /// `LISTED_ROWS` row indices below `rows`, unsorted, a quarter of them repeats of earlier ones.
+/// The distinct rows of `ids`, sorted.
+fn distinct(ids: &[i64]) -> Vec<usize> {
+    let mut rows: Vec<usize> = ids.iter().map(|&r| r as usize).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows
+}
+
+/// [`ZIPF_SETS`] sets of [`LISTED_ROWS`] ids below `rows`, Zipf-distributed by rank, each rank
+/// at a fixed row scattered over the table: rank `k` at `(k - 1) * 2654435761 mod rows` (a
+/// prime, so a permutation of the rows of any table smaller than it).
+fn zipf_sets(rows: usize) -> Vec<Vec<i64>> {
+    use rand_core::SeedableRng as _;
+    use rand_distr::Distribution as _;
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(0x5eed);
+    let zipf = rand_distr::Zipf::new(rows as f64, ZIPF_EXPONENT).expect("rows >= 1 and a positive exponent");
+    let spread = |rank: f64| ((rank as u64 - 1).wrapping_mul(0x9e37_79b1) % rows as u64) as i64;
+    (0..ZIPF_SETS).map(|_| (0..LISTED_ROWS).map(|_| spread(zipf.sample(&mut rng))).collect()).collect()
+}
+
 pub fn listed_rows(rows: usize) -> Vec<i64> {
     let mut x = 0x2545_f491_4f6c_dd1du64;
     let mut listed: Vec<i64> = Vec::with_capacity(LISTED_ROWS);

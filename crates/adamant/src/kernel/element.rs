@@ -265,13 +265,19 @@ pub enum Buffer {
 }
 
 impl Buffer {
-    /// `len` zeros of `dtype`.
+    /// `len` zeros of `dtype`, on transparent huge pages where the system grants them and the
+    /// array spans one ([`crate::advise_huge_pages`]): optimizer state is allocated here, and
+    /// a lazy step's scattered rows then cost no TLB miss each.
     pub fn zeros(dtype: DType, len: usize) -> Self {
+        fn advised<T>(mut v: Vec<T>) -> Vec<T> {
+            crate::kernel::pages::advise_huge_pages(&mut v);
+            v
+        }
         match dtype {
-            DType::F16 => Buffer::F16(vec![half::f16::ZERO; len]),
-            DType::BF16 => Buffer::BF16(vec![half::bf16::ZERO; len]),
-            DType::F32 => Buffer::F32(vec![0.0; len]),
-            DType::F64 => Buffer::F64(vec![0.0; len]),
+            DType::F16 => Buffer::F16(advised(vec![half::f16::ZERO; len])),
+            DType::BF16 => Buffer::BF16(advised(vec![half::bf16::ZERO; len])),
+            DType::F32 => Buffer::F32(advised(vec![0.0; len])),
+            DType::F64 => Buffer::F64(advised(vec![0.0; len])),
         }
     }
 

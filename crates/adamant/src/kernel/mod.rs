@@ -11,6 +11,7 @@ pub(crate) mod dense;
 pub mod element;
 pub(crate) mod formula;
 pub(crate) mod isa;
+pub(crate) mod pages;
 pub(crate) mod parallel;
 pub(crate) mod per_op;
 pub(crate) mod prefetch;

@@ -149,26 +149,27 @@ mod spare {
     use super::super::spare::{Reusable, Spare};
     use super::Source;
 
-    /// What coalescing needs: positions ordered by row, their sort keys, the distinct rows.
+    /// What coalescing needs: positions ordered by row, the sort's other half, the distinct
+    /// rows.
     #[derive(Debug, Default)]
     pub struct Buffers {
         pub order: Vec<usize>,
-        pub keys: Vec<u64>,
+        pub sorting: Vec<usize>,
         pub rows: Vec<(usize, Source)>,
     }
 
     impl Reusable for Buffers {
         fn capacity(&self) -> usize {
-            self.order.capacity().min(self.keys.capacity()).min(self.rows.capacity())
+            self.order.capacity().min(self.sorting.capacity()).min(self.rows.capacity())
         }
         fn clear(&mut self) {
             self.order.clear();
-            self.keys.clear();
+            self.sorting.clear();
             self.rows.clear();
         }
         fn reserve(&mut self, len: usize) {
             self.order.reserve(len);
-            self.keys.reserve(len);
+            self.sorting.reserve(len);
             self.rows.reserve(len);
         }
     }
@@ -179,24 +180,46 @@ mod spare {
 /// Fills `buffers.order` with positions `0..indices.len()` ordered by row, equal rows in their
 /// order of appearance (which fixes the summation order of repeats).
 fn sorted_order(indices: &[i64], buffers: &mut spare::Buffers) {
-    let n = indices.len();
     let order = &mut buffers.order;
+    order.extend(0..indices.len());
     if indices.windows(2).all(|p| p[0] < p[1]) {
-        order.extend(0..n);
         return;
     }
-    // An unstable sort of (row, position) is the stable sort by row, and much cheaper than
-    // comparing through the indices; packed into one u64 when both fit (in the kept buffer).
     let max_row = indices.iter().copied().max().unwrap_or(0) as u64;
-    if n < 1 << 24 && max_row < 1 << 40 {
-        let keys = &mut buffers.keys;
-        keys.extend(indices.iter().enumerate().map(|(i, &r)| (r as u64) << 24 | i as u64));
-        keys.sort_unstable();
-        order.extend(keys.iter().map(|k| (k & 0xff_ffff) as usize));
-    } else {
-        let mut keys: Vec<(i64, usize)> = indices.iter().copied().zip(0..).collect();
-        keys.sort_unstable();
-        order.extend(keys.iter().map(|&(_, i)| i));
+    radix_sort_by_row(indices, max_row, order, &mut buffers.sorting);
+}
+
+/// Bits of the row sorted per pass: a pass counts into `2^RADIX_BITS` buckets on the stack.
+const RADIX_BITS: u32 = 11;
+
+/// Sorts `order` (positions into `indices`, in increasing order) by row, keeping positions of
+/// equal rows in order: a least-significant-digit radix sort, [`RADIX_BITS`] bits of the row
+/// per pass, as many passes as `max_row` has digits (two for a table of 4M rows). Each pass is
+/// a stable counting sort, so the order of appearance survives; it costs two reads of the list
+/// per pass, where a comparison sort of 4,096 ids takes a good part of a lazy step.
+fn radix_sort_by_row(indices: &[i64], max_row: u64, order: &mut Vec<usize>, other: &mut Vec<usize>) {
+    const BUCKETS: usize = 1 << RADIX_BITS;
+    let bits = u64::BITS - max_row.leading_zeros();
+    let mut shift = 0;
+    while shift < bits {
+        let digit = |position: usize| (indices[position] as u64 >> shift) as usize & (BUCKETS - 1);
+        let mut starts = [0usize; BUCKETS];
+        for &position in order.iter() {
+            starts[digit(position)] += 1;
+        }
+        let mut total = 0;
+        for start in starts.iter_mut() {
+            (*start, total) = (total, total + *start);
+        }
+        other.clear();
+        other.resize(order.len(), 0);
+        for &position in order.iter() {
+            let bucket = &mut starts[digit(position)];
+            other[*bucket] = position;
+            *bucket += 1;
+        }
+        std::mem::swap(order, other);
+        shift += RADIX_BITS;
     }
 }
 
@@ -257,6 +280,29 @@ mod tests {
         let rows = CoalescedRows::new(&[4, 1, 9], &values, 2);
         assert_eq!(rows.entries().iter().map(|&(r, _)| r).collect::<Vec<_>>(), [1, 4, 9]);
         assert!(rows.entries().iter().all(|(_, s)| matches!(s, Source::Given(_))));
+    }
+
+    #[test]
+    fn the_radix_sort_orders_by_row_and_keeps_repeats_in_order_for_every_digit_count() {
+        for max_row in [0i64, 1, 2047, 2048, 1 << 22, (1 << 40) + 5, i64::MAX] {
+            let mut x = 0x2545_f491_4f6c_dd1du64;
+            let indices: Vec<i64> = (0..3000)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // Few distinct rows, so that most repeat.
+                    [0, max_row / 3, max_row / 2, max_row][(x % 4) as usize]
+                        - (x % 3) as i64 * i64::from(max_row > 2)
+                })
+                .map(|r| r.max(0))
+                .collect();
+            let mut buffers = spare::Buffers::default();
+            sorted_order(&indices, &mut buffers);
+            let mut want: Vec<usize> = (0..indices.len()).collect();
+            want.sort_by_key(|&i| indices[i]);
+            assert_eq!(buffers.order, want, "max_row {max_row}");
+        }
     }
 
     #[test]
