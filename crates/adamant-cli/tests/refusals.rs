@@ -258,7 +258,7 @@ fn a_data_file_that_is_missing_or_a_folder_is_named_with_its_flag() {
 #[test]
 fn scenario_names_match_whatever_their_case_and_an_unknown_one_lists_them() {
     let out = adamant(&["bench", "--scenario", "LAZY-F32-1M", "--list"]);
-    assert_eq!((out.status, out.stdout.trim()), (0, "lazy-f32-1Mx64"));
+    assert_eq!((out.status, out.stdout.trim()), (0, "lazy-f32-1Mx64\nlazy-f32-1Mx64-same-rows"));
     let err =
         refused(&["bench", "--scenario", "nope"], 1, "no scenario matches [\"nope\"]; the scenarios are: ");
     assert!(err.contains("dense-f32-16Mx256-adamw-torch"), "{err}");
