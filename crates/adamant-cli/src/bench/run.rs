@@ -73,6 +73,10 @@ struct Row {
     /// (median of paired time ratios).
     #[serde(skip_serializing_if = "Option::is_none")]
     fraction_of_unclipped: Option<f64>,
+    /// For subnormal moments: throughput relative to the same step from normal moments (median
+    /// of paired time ratios).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fraction_of_normal_moments: Option<f64>,
     /// For clipping by the global norm: what it adds to the step, in plain reads of the
     /// gradients timed in the same pairs (median of paired ratios; 1 is one extra read).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,7 +166,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             let gradient_read: Option<&mut dyn FnMut()> =
                 scenario.clip().is_some().then_some(&mut read as &mut dyn FnMut());
             let mut stream = || work.borrow_mut().stream();
-            let reps = (5, 1_000_000);
+            let reps = (5, scenario.max_reps());
             Ok(paired(&mut step, twin_step, gradient_read, &mut stream, args.seconds, reps, &mut || {
                 bar.tick()
             }))
@@ -196,7 +200,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             fraction_of_roofline: measured.fraction_of_roofline(),
             compute_ceiling_gbps: ceiling,
             fraction_of_limit: ceiling.map(|c| bytes / step_s / 1e9 / c.min(roofline_gbps)),
-            fraction_of_one_tensor: measured.fraction_of_twin().filter(|_| scenario.clip().is_none()),
+            fraction_of_one_tensor: measured
+                .fraction_of_twin()
+                .filter(|_| scenario.clip().is_none() && !scenario.aged()),
+            fraction_of_normal_moments: measured.fraction_of_twin().filter(|_| scenario.aged()),
             fraction_of_unclipped: measured.fraction_of_twin().filter(|_| scenario.clip().is_some()),
             clip_cost_in_gradient_reads: measured.extra_in_gradient_reads(),
             peak_rss_mb,
@@ -260,6 +267,15 @@ fn print_table(rows: &[Row]) -> Result<()> {
             notes.push(format!(
                 "{} runs at {f:.2} of the throughput of one tensor of the same elements",
                 r.scenario
+            ));
+        }
+    }
+    for r in rows {
+        if let Some(f) = r.fraction_of_normal_moments {
+            notes.push(format!(
+                "{}: the step takes {:.2}x the same step from normal moments",
+                r.scenario,
+                1.0 / f
             ));
         }
     }

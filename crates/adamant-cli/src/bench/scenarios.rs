@@ -71,6 +71,16 @@ impl Scenario {
             config.as_object_mut()?.remove(CLIP);
             return Some(Scenario { name: format!("{} unclipped", self.name), config, ..self.clone() });
         }
+        if self.aged() {
+            // Subnormal moments are timed against normal ones, paired.
+            let mut config = self.config.clone();
+            config[STATE] = json!("normal");
+            return Some(Scenario {
+                name: format!("{} with normal moments", self.name),
+                config,
+                ..self.clone()
+            });
+        }
         (self.tensors > 1 && matches!(self.kind, Kind::Dense { .. })).then(|| Scenario {
             name: format!("{} as one tensor", self.name),
             tensors: 1,
@@ -87,6 +97,10 @@ impl Scenario {
 
 /// The bench's own key in a scenario's configuration: clip by the global norm at each step.
 const CLIP: &str = "clip_global_norm";
+
+/// The bench's own key for the moments a step starts from, with zero gradients (padding rows,
+/// dead units): `aged-mean` (the mean subnormal), `aged-moments` (both), `normal`.
+const STATE: &str = "state";
 
 /// Rows listed by each sparse gradient (with repeats).
 pub const LISTED_ROWS: usize = 4096;
@@ -136,6 +150,9 @@ pub fn all(size: f64) -> Vec<Scenario> {
             json!({"rule": "torch", "amsgrad": true}),
         ),
         adam("dense-f32-4096x4096", f32, 4096, 4096 * 4096),
+        // Moments aged into float32's subnormal range by zero gradients.
+        scenario("dense-f32-4Mx1-aged-mean", f32, 1, 4 * M, "adam", json!({STATE: "aged-mean"})),
+        scenario("dense-f32-4Mx1-aged-moments", f32, 1, 4 * M, "adam", json!({STATE: "aged-moments"})),
         adam("dense-f32-10Mx1", f32, 1, 10_000_000),
         adam("dense-f32-100000x100", f32, 100_000, 10_000_000),
         adam("dense-f64-16Mx1", Kind::Dense { dtype: DType::F64, multi_precision: false }, 1, 16 * M),
@@ -167,6 +184,32 @@ impl Scenario {
         }
     }
 
+    /// Whether the step starts from subnormal moments (and is timed against normal ones).
+    pub fn aged(&self) -> bool {
+        self.config.get(STATE).and_then(Value::as_str).is_some_and(|s| s.starts_with("aged"))
+    }
+
+    /// The most steps to time: a mean aged to 1e-38 stays subnormal for about 150 steps of zero
+    /// gradients (then it is zero, and fast again).
+    pub fn max_reps(&self) -> usize {
+        if self.aged() {
+            100
+        } else {
+            1_000_000
+        }
+    }
+
+    /// The mean and variance every state element starts from, for scenarios that set them.
+    fn initial_moments(&self) -> Option<(f32, f32)> {
+        // 1e-38 is below float32's smallest normal (1.18e-38): at beta1 = 0.9 the mean stays
+        // subnormal for about 150 steps, and the variance (beta2 = 0.999) for thousands.
+        match self.config.get(STATE)?.as_str()? {
+            "aged-mean" => Some((1e-38, 1e-6)),
+            "aged-moments" => Some((1e-38, 1e-39)),
+            _ => Some((1e-3, 1e-6)),
+        }
+    }
+
     /// The global norm the step clips to, if it does.
     pub fn clip(&self) -> Option<f64> {
         self.config.get(CLIP).and_then(Value::as_f64)
@@ -177,6 +220,7 @@ impl Scenario {
         let mut config = self.config.clone();
         if let Some(map) = config.as_object_mut() {
             map.remove(CLIP);
+            map.remove(STATE);
         }
         match self.kind {
             Kind::Dense { multi_precision, .. } => config["multi_precision"] = json!(multi_precision),
@@ -336,16 +380,23 @@ impl Scenario {
                 let weights: Vec<Buffer> = (0..self.tensors)
                     .map(|i| to_dtype(fill(shape.iter().product(), i as u64), dtype))
                     .collect();
-                let grads =
-                    (0..self.tensors).map(|i| to_dtype(fill(grad_len, 1000 + i as u64), dtype)).collect();
+                let moments = self.initial_moments();
+                let grads = (0..self.tensors)
+                    .map(|i| match moments {
+                        Some(_) => Buffer::zeros(dtype, grad_len),
+                        None => to_dtype(fill(grad_len, 1000 + i as u64), dtype),
+                    })
+                    .collect();
                 let layout = optimizer.layout(dtype);
                 let states = weights
                     .iter()
                     .map(|w| {
                         layout
                             .names()
-                            .map(|name| match name {
-                                "weight32" => Buffer::F32(w.as_ref().to_f32()),
+                            .map(|name| match (name, moments) {
+                                ("weight32", _) => Buffer::F32(w.as_ref().to_f32()),
+                                ("mean", Some((mean, _))) => to_dtype(vec![mean; w.len()], layout.dtype),
+                                ("var", Some((_, var))) => to_dtype(vec![var; w.len()], layout.dtype),
                                 _ => Buffer::zeros(layout.dtype, w.len()),
                             })
                             .collect()
