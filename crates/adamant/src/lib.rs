@@ -105,6 +105,7 @@ pub use error::{Error, Result};
 pub use half;
 pub use kernel::element::{Buffer, DType, DataMut, DataRef, Element};
 pub use kernel::isa::Isa;
+pub use kernel::pages::advise_huge_pages;
 /// Asks the CPU to start loading a slice (its first 2 KiB) into the cache, as the lazy step
 /// does a few rows ahead (`adamant bench`'s row-gather roofline does the same). A hint: it
 /// never faults and changes nothing observable.
@@ -112,7 +113,6 @@ pub use kernel::isa::Isa;
 /// ```
 /// adamant::prefetch(&[1.0f32; 64]);
 /// ```
-pub use kernel::pages::advise_huge_pages;
 pub use kernel::prefetch::prefetch;
 pub use lr_scheduler::{
     CosineScheduler, FactorScheduler, LrScheduler, MultiFactorScheduler, PastMaxUpdate, PolyScheduler,

@@ -298,6 +298,14 @@ impl Updater {
     }
 }
 
+impl Drop for Updater {
+    /// Frees the buffers steps keep between batches ([`crate::kernel::spare`]), which are the
+    /// process's: another optimizer's next step allocates its own again.
+    fn drop(&mut self) {
+        crate::kernel::spare::release_all();
+    }
+}
+
 /// The states at `slots` (which are distinct), borrowed in that order, in the allocations of
 /// `views` and `lent` (emptied), with `position` as scratch.
 fn lend<'s>(

@@ -83,7 +83,8 @@ struct Row {
     clip_cost_in_gradient_reads: Option<f64>,
     /// The process's peak resident memory while the scenario was built and measured, in MiB
     /// (Linux; the peak restarts before each scenario, after the previous one's arrays are
-    /// freed).
+    /// freed, but what the allocator kept of them still counts: run the scenario alone, with
+    /// `--scenario`, for its own figure).
     #[serde(skip_serializing_if = "Option::is_none")]
     peak_rss_mb: Option<f64>,
     /// Of the process's memory once the scenario's arrays were built, how much the system
@@ -205,7 +206,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 .filter(|_| scenario.clip().is_none() && !scenario.aged()),
             fraction_of_normal_moments: measured.fraction_of_twin().filter(|_| scenario.aged()),
             fraction_of_unclipped: measured.fraction_of_twin().filter(|_| scenario.clip().is_some()),
-            clip_cost_in_gradient_reads: measured.extra_in_gradient_reads(),
+            clip_cost_in_gradient_reads: measured
+                .extra_in_gradient_reads()
+                .filter(|_| scenario.elements() > 0),
             peak_rss_mb,
             huge_pages_mb: huge_pages.map(|b| b as f64 / 1048576.0),
             table_rows: sparse.map(|(rows, _)| rows),

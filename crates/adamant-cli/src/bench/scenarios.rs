@@ -559,7 +559,6 @@ fn to_dtype(values: Vec<f32>, dtype: DType) -> Buffer {
     }
 }
 
-/// `LISTED_ROWS` row indices below `rows`, unsorted, a quarter of them repeats of earlier ones.
 /// The distinct rows of `ids`, sorted.
 fn distinct(ids: &[i64]) -> Vec<usize> {
     let mut rows: Vec<usize> = ids.iter().map(|&r| r as usize).collect();
@@ -580,6 +579,7 @@ fn zipf_sets(rows: usize) -> Vec<Vec<i64>> {
     (0..ZIPF_SETS).map(|_| (0..LISTED_ROWS).map(|_| spread(zipf.sample(&mut rng))).collect()).collect()
 }
 
+/// `LISTED_ROWS` row indices below `rows`, unsorted, a quarter of them repeats of earlier ones.
 pub fn listed_rows(rows: usize) -> Vec<i64> {
     let mut x = 0x2545_f491_4f6c_dd1du64;
     let mut listed: Vec<i64> = Vec::with_capacity(LISTED_ROWS);

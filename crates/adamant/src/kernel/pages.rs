@@ -21,22 +21,25 @@ pub const HUGE_PAGE: usize = 2 << 20;
 /// ```
 pub fn advise_huge_pages<T>(data: &mut [T]) -> bool {
     const PAGE: usize = 4096;
-    let start = data.as_mut_ptr() as usize;
-    let end = start.saturating_add(std::mem::size_of_val(data));
-    // The whole pages inside the array: advice applies to pages, and those at its edges may
-    // hold other allocations.
-    let (first, last) = (start.next_multiple_of(PAGE), end / PAGE * PAGE);
-    if last <= first || last - first < HUGE_PAGE {
+    let bytes = std::mem::size_of_val(data);
+    if bytes < HUGE_PAGE {
         return false;
     }
+    let start = data.as_mut_ptr() as usize;
+    // The pages that hold the array, its first and last partly filled ones included: the
+    // advice then covers the whole mapping a large allocation has to itself, which the kernel
+    // keeps as one mapping instead of splitting it in three (a process has at most 65,530).
+    let first = start / PAGE * PAGE;
+    let last = start.saturating_add(bytes).next_multiple_of(PAGE);
     advise(first, last - first)
 }
 
 #[cfg(target_os = "linux")]
 fn advise(start: usize, len: usize) -> bool {
-    // SAFETY: [start, start + len) is whole pages inside an array the caller holds mutably, so
-    // no other code is using them; MADV_HUGEPAGE only changes how the kernel backs those pages
-    // (contents, addresses and permissions stay as they are), so no Rust reference is affected.
+    // SAFETY: [start, start + len) is the pages that hold an array the caller holds, all of
+    // them mapped (each holds some of its bytes). MADV_HUGEPAGE changes only how the kernel
+    // backs pages: no byte, address or permission of them changes, so neither the array nor
+    // any other allocation sharing its first or last page is affected.
     unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_HUGEPAGE) == 0 }
 }
 

@@ -39,7 +39,7 @@ impl<'a, T: Element> CoalescedRows<'a, T> {
     /// (`indices.len() * row_len` elements).
     pub fn new(indices: &[i64], values: &'a [T], row_len: usize) -> Self {
         debug_assert!(indices.iter().all(|&r| r >= 0) && values.len() == indices.len() * row_len);
-        let mut buffers = spare::SPARE.take();
+        let mut buffers = spare::SPARE.take(indices.len());
         sorted_order(indices, &mut buffers);
         let spare::Buffers { order, rows, .. } = &mut buffers;
         let mut start = 0;
@@ -138,10 +138,15 @@ impl<T> Drop for CoalescedRows<'_, T> {
     }
 }
 
-/// Makes room, before a batch's parallel pass, for `tensors` row-sparse gradients (the most
-/// that can be coalesced at once) of up to `listed` rows each.
-pub(crate) fn reserve(tensors: usize, listed: usize) {
-    spare::SPARE.ensure(tensors, listed);
+/// Fits the spare row lists, before a batch's parallel pass, to its row-sparse gradients (all of
+/// which may be coalesced at once): `listed` rows each.
+pub(crate) fn reserve(listed: &mut [usize]) {
+    spare::SPARE.fit(listed);
+}
+
+/// Frees the spare row lists.
+pub(crate) fn release_spare() {
+    spare::SPARE.release();
 }
 
 /// The buffers of coalesced rows, kept between steps ([`super::spare`]).
@@ -171,6 +176,14 @@ mod spare {
             self.order.reserve(len);
             self.sorting.reserve(len);
             self.rows.reserve(len);
+        }
+        fn shrink_to(&mut self, len: usize) {
+            for v in [&mut self.order, &mut self.sorting] {
+                v.clear();
+                v.shrink_to(len);
+            }
+            self.rows.clear();
+            self.rows.shrink_to(len);
         }
     }
 

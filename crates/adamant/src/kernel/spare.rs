@@ -1,16 +1,24 @@
 //! Buffers kept from one step to the next, so that a steady-state step allocates nothing: the
 //! row lists of row-sparse gradients, LAMB's per-tensor direction. Before its parallel pass a
-//! batch makes sure there are as many spare buffers as it can hold at once, each as large as
-//! its largest need ([`Spare::ensure`], which allocates only when the batch needs more than
-//! the batches before it); during the pass a tensor takes the largest and gives it back.
+//! batch fits the spare buffers to what its steps will hold at once ([`Spare::fit`]: one buffer
+//! per need, the rest freed), which allocates only when it needs more than the batch before;
+//! during the pass a step takes the smallest spare buffer that holds its need and gives it
+//! back. Memory is what the latest batch needed; [`release_all`] frees it (an `Updater` does
+//! when it is dropped).
 
 use std::sync::Mutex;
 
-/// Spare buffers of one kind, smallest first; at most [`KEPT`].
+/// Spare buffers of one kind, smallest first.
 pub(crate) struct Spare<T>(Mutex<Vec<T>>);
 
-/// More buffers than a machine's threads hold at once.
-const KEPT: usize = 256;
+/// The most buffers given back beyond those a batch fitted (steps outside a batch, such as the
+/// global norm's, take and give back too).
+const KEPT: usize = 4096;
+
+/// A buffer far larger than its need (this many times, and over [`SHRINK_ABOVE`] elements) is
+/// shrunk to it when a batch fits the buffers: a large batch's memory does not outlive it.
+const SHRINK_FACTOR: usize = 16;
+const SHRINK_ABOVE: usize = 1 << 20;
 
 /// A buffer a [`Spare`] can keep: emptied when taken, ranked by what it can hold.
 pub(crate) trait Reusable: Default {
@@ -20,6 +28,8 @@ pub(crate) trait Reusable: Default {
     fn clear(&mut self);
     /// Makes room for `len` elements in it, empty.
     fn reserve(&mut self, len: usize);
+    /// Gives back what it holds beyond `len` elements, empty.
+    fn shrink_to(&mut self, len: usize);
 }
 
 impl<T> Reusable for Vec<T> {
@@ -32,6 +42,10 @@ impl<T> Reusable for Vec<T> {
     fn reserve(&mut self, len: usize) {
         Vec::reserve(self, len)
     }
+    fn shrink_to(&mut self, len: usize) {
+        Vec::clear(self);
+        Vec::shrink_to(self, len)
+    }
 }
 
 impl<T: Reusable> Spare<T> {
@@ -39,24 +53,66 @@ impl<T: Reusable> Spare<T> {
         Spare(Mutex::new(Vec::new()))
     }
 
-    /// Makes sure there are at least `count` spare buffers (at most [`KEPT`]), each with room
-    /// for `len` elements. Call it with no buffer taken.
-    pub(crate) fn ensure(&self, count: usize, len: usize) {
-        if let Ok(mut spare) = self.0.lock() {
-            let missing = count.min(KEPT).saturating_sub(spare.len());
-            spare.extend(std::iter::repeat_with(T::default).take(missing));
-            for buffer in spare.iter_mut().filter(|b| b.capacity() < len) {
-                buffer.clear();
-                buffer.reserve(len);
-            }
+    /// Fits the spare buffers to `needs` (elements each, any order; sorted in place): one
+    /// buffer per need. Nothing is allocated when they fit already (the largest buffers, one
+    /// per need, the k-th smallest of them holding the k-th smallest need and not far larger;
+    /// the others are freed); otherwise each need, largest first, gets
+    /// the smallest spare buffer that holds it (grown when none does, new when none is left),
+    /// buffers no need took are freed, and one far larger than its need is shrunk. Call it
+    /// with no buffer taken.
+    pub(crate) fn fit(&self, needs: &mut [usize]) {
+        let Ok(mut spare) = self.0.lock() else { return };
+        needs.sort_unstable();
+        let oversized = |b: &T, need: usize| {
+            b.capacity() > need.saturating_mul(SHRINK_FACTOR) && b.capacity() > SHRINK_ABOVE
+        };
+        let fits = |(b, &need): (&T, &usize)| b.capacity() >= need && !oversized(b, need);
+        // The largest buffers serve the needs; the rest, if any, are freed.
+        let extra = spare.len().saturating_sub(needs.len());
+        if spare.len() >= needs.len() && spare[extra..].iter().zip(needs.iter()).all(fits) {
+            spare.drain(..extra);
+            return;
         }
+        let mut fitted = Vec::with_capacity(needs.len());
+        for &need in needs.iter().rev() {
+            let mut buffer = match spare.len().checked_sub(1) {
+                None => T::default(),
+                Some(last) => {
+                    let at = spare.partition_point(|b| b.capacity() < need).min(last);
+                    spare.remove(at)
+                }
+            };
+            if oversized(&buffer, need) {
+                buffer.shrink_to(need);
+            }
+            if buffer.capacity() < need {
+                buffer.clear();
+                buffer.reserve(need);
+            }
+            fitted.push(buffer);
+        }
+        fitted.sort_unstable_by_key(Reusable::capacity);
+        *spare = fitted;
     }
 
-    /// The largest spare buffer, emptied (a new one when there is none).
-    pub(crate) fn take(&self) -> T {
-        let mut buffer = self.0.lock().ok().and_then(|mut spare| spare.pop()).unwrap_or_default();
+    /// The smallest spare buffer that holds `need` elements (else the largest, else a new one),
+    /// emptied.
+    pub(crate) fn take(&self, need: usize) -> T {
+        let taken = self.0.lock().ok().and_then(|mut spare| {
+            let last = spare.len().checked_sub(1)?;
+            let at = spare.partition_point(|b| b.capacity() < need).min(last);
+            Some(spare.remove(at))
+        });
+        let mut buffer = taken.unwrap_or_default();
         buffer.clear();
         buffer
+    }
+
+    /// Frees every spare buffer.
+    pub(crate) fn release(&self) {
+        if let Ok(mut spare) = self.0.lock() {
+            *spare = Vec::new();
+        }
     }
 
     /// Keeps `buffer` for a later step.
@@ -67,5 +123,52 @@ impl<T: Reusable> Spare<T> {
                 spare.insert(at, buffer);
             }
         }
+    }
+}
+
+/// Frees every spare buffer of every kind (the next step allocates its own again).
+pub(crate) fn release_all() {
+    super::rows::release_spare();
+    crate::optimizer::lamb::release_spare();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capacities(spare: &Spare<Vec<u8>>) -> Vec<usize> {
+        spare.0.lock().unwrap().iter().map(Vec::capacity).collect()
+    }
+
+    #[test]
+    fn a_batch_gets_one_buffer_per_need_not_one_per_need_of_the_largest() {
+        let spare = Spare::<Vec<u8>>::new();
+        let mut needs = vec![1; 63];
+        needs.push(1 << 20);
+        spare.fit(&mut needs);
+        let held: usize = capacities(&spare).iter().sum();
+        assert!(held < (1 << 20) + 64 * 16, "{held} bytes held for 2^20 + 63 needed");
+        // A batch of one large need after many small ones keeps one buffer.
+        spare.fit(&mut [1 << 22]);
+        assert_eq!(capacities(&spare).len(), 1);
+        // A far smaller batch gives the memory back.
+        spare.fit(&mut [100]);
+        assert!(capacities(&spare)[0] < 1 << 20, "{:?}", capacities(&spare));
+        spare.release();
+        assert!(capacities(&spare).is_empty());
+    }
+
+    #[test]
+    fn a_batch_no_larger_than_the_last_is_served_without_allocating_and_by_best_fit() {
+        let spare = Spare::<Vec<u8>>::new();
+        spare.fit(&mut [10, 1000, 100]);
+        let before = capacities(&spare);
+        spare.fit(&mut [900, 5]);
+        // The two largest serve, the smallest is freed; none is reallocated.
+        assert_eq!(capacities(&spare), before[1..]);
+        // Each take gets the smallest buffer that holds its need.
+        let small = spare.take(50);
+        let large = spare.take(500);
+        assert_eq!((small.capacity(), large.capacity()), (before[1], before[2]));
     }
 }

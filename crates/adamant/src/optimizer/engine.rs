@@ -39,6 +39,8 @@ pub(crate) struct Engine<A: Algorithm> {
     counted_in: IndexTable<u64>,
     /// The number of the batch in progress.
     batch: u64,
+    /// Rows listed by each row-sparse gradient of the batch in progress.
+    listed: Vec<usize>,
 }
 
 /// What decides a step's scalars besides the configuration: the bits of the learning rate and
@@ -63,6 +65,7 @@ impl<A: Algorithm> Engine<A> {
             last_step: None,
             counted_in: IndexTable::default(),
             batch: 0,
+            listed: Vec::new(),
         })
     }
 
@@ -98,7 +101,7 @@ impl<A: Algorithm> Engine<A> {
         l: Loop,
     ) -> Result<()> {
         self.checked(params, states, given)?;
-        reserve_row_lists(params);
+        reserve_row_lists(params, &mut self.listed);
         self.algo.reserve_scratch(params);
         let (algo, base, steps) = (&self.algo, self.base.config(), &self.steps);
         let each = |((param, state), &step): ((&mut Param<'_>, &mut StateMut<'_>), &usize)| {
@@ -239,14 +242,14 @@ impl<A: Algorithm> Engine<A> {
 
 /// Room for the row lists of the batch's row-sparse gradients, all of which may be coalesced at
 /// once (a thread waiting inside one tensor's update takes up another's).
-fn reserve_row_lists(params: &[Param<'_>]) {
-    let listed = params.iter().filter_map(|p| match &p.grad {
+fn reserve_row_lists(params: &[Param<'_>], listed: &mut Vec<usize>) {
+    listed.clear();
+    listed.extend(params.iter().filter_map(|p| match &p.grad {
         Grad::RowSparse(g) => Some(g.row_indices.len()),
         Grad::Dense(_) => None,
-    });
-    let (tensors, most) = listed.fold((0, 0), |(count, most), n| (count + 1, most.max(n)));
-    if tensors > 0 {
-        crate::kernel::rows::reserve(tensors, most);
+    }));
+    if !listed.is_empty() {
+        crate::kernel::rows::reserve(listed);
     }
 }
 

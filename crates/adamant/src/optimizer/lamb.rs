@@ -260,17 +260,26 @@ impl Algorithm for LambConfig {
     fn reserve_scratch(&self, params: &[Param<'_>]) {
         // A tensor's step runs on one thread: as many directions at once as threads. The phase
         // kernel's direction for float64 weights is float64; every other one is float32.
-        let threads = rayon::current_num_threads();
+        let threads = rayon::current_num_threads().min(MOST_DIRECTIONS);
         let wide =
-            |p: &&Param<'_>| self.lamb_kernel == LambKernel::Phase && p.weight.data.dtype() == DType::F64;
-        let longest = |wide_direction: bool| {
-            params.iter().filter(|p| wide(p) == wide_direction).map(|p| p.weight.data.len()).max()
-        };
-        if let Some(len) = longest(false) {
-            f32::spare().ensure(threads, len);
-        }
-        if let Some(len) = longest(true) {
-            f64::spare().ensure(threads, len);
+            |p: &Param<'_>| self.lamb_kernel == LambKernel::Phase && p.weight.data.dtype() == DType::F64;
+        for wide_direction in [false, true] {
+            // The longest `threads` tensors of the kind, longest first: any `threads` of the
+            // batch at once fit in their buffers.
+            let (mut longest, mut count) = ([0usize; MOST_DIRECTIONS], 0);
+            for len in params.iter().filter(|p| wide(p) == wide_direction).map(|p| p.weight.data.len()) {
+                let at = longest[..count].partition_point(|&l| l >= len);
+                if at < threads {
+                    count = (count + 1).min(threads);
+                    longest.copy_within(at..count - 1, at + 1);
+                    longest[at] = len;
+                }
+            }
+            if wide_direction {
+                f64::spare().fit(&mut longest[..count]);
+            } else {
+                f32::spare().fit(&mut longest[..count]);
+            }
         }
     }
 
@@ -466,6 +475,9 @@ impl<H: Half + Copy> Weights<f32> for Master<'_, H> {
     }
 }
 
+/// The most directions kept between steps, one per thread (more threads allocate theirs).
+const MOST_DIRECTIONS: usize = 256;
+
 /// MXNet's `_multi_lamb_update` for one tensor.
 fn multi<M: Wide>(
     s: &MultiIn<M>,
@@ -475,7 +487,7 @@ fn multi<M: Wide>(
     var: &mut [M],
 ) {
     let n = mean.len();
-    let mut direction = f32::spare().take();
+    let mut direction = f32::spare().take(n);
     direction.resize(n, 0.0);
     let (mut s1, mut s2) = (0f32, 0f32);
     for k in 0..n {
@@ -555,7 +567,7 @@ impl<D: Wide> PhaseIn<D> {
 /// MXNet's `lamb_update_phase1`, `NDArray.norm` of the weight and of the direction, and
 /// `lamb_update_phase2`, for one tensor.
 fn phase<D: Wide>(s: &PhaseIn<D>, w: &mut [D], g: &[D], mean: &mut [D], var: &mut [D]) {
-    let mut direction = D::spare().take();
+    let mut direction = D::spare().take(w.len());
     direction.reserve(w.len());
     for k in 0..w.len() {
         let x = g[k] * s.rescale_grad;
@@ -611,6 +623,12 @@ fn norm<D: Real>(x: &[D]) -> D {
         }
     }
     scale * ssq.sqrt()
+}
+
+/// Frees the spare directions.
+pub(crate) fn release_spare() {
+    f32::spare().release();
+    f64::spare().release();
 }
 
 #[cfg(test)]
