@@ -403,7 +403,17 @@ impl Scenario {
                     })
                     .collect();
                 let gather_rows = row_sets.iter().map(|set| distinct(set)).collect();
-                Step::Optimizer { optimizer, shape, weights, grads, states, row_sets, gather_rows, turn: 0 }
+                Step::Optimizer {
+                    optimizer,
+                    shape,
+                    weights,
+                    grads,
+                    states,
+                    row_sets,
+                    gather_rows,
+                    turn: 0,
+                    lists: Lists::default(),
+                }
             }
         };
         let standard = matches!(self.kind, Kind::Standard { .. });
@@ -442,6 +452,7 @@ enum Step {
         gather_rows: Vec<Vec<usize>>,
         /// Steps taken, which pick the set.
         turn: usize,
+        lists: Lists,
     },
     OpByOp(OpByOp),
 }
@@ -450,43 +461,51 @@ impl Workload {
     /// One optimizer step over every tensor.
     pub fn step(&mut self) -> Result<()> {
         match &mut self.step {
-            Step::Optimizer { optimizer, shape, weights, grads, states, row_sets, turn, .. } => {
+            Step::Optimizer { optimizer, shape, weights, grads, states, row_sets, turn, lists, .. } => {
                 let row_indices = (!row_sets.is_empty()).then(|| row_sets[*turn % row_sets.len()].as_slice());
                 *turn += 1;
                 let shape: &[usize] = shape;
-                let mut batch: Vec<Param<'_>> = weights
-                    .iter_mut()
-                    .zip(grads.iter())
-                    .enumerate()
-                    .map(|(i, (w, g))| {
-                        let grad = match row_indices {
-                            Some(rows) => {
-                                Grad::RowSparse(RowSparseRef { shape, row_indices: rows, values: g.as_ref() })
-                            }
-                            None => Grad::Dense(TensorRef { shape, data: g.as_ref() }),
-                        };
-                        Param::new(i, TensorMut { shape, data: w.as_mut() }, grad)
-                    })
-                    .collect();
-                // Pushed into a vector of the right size: collected through a `Result`, it would
-                // grow by copying (no size hint), a fifth of a 100,000-tensor step.
-                let mut views = Vec::with_capacity(states.len());
+                // The views go into the vectors of the last step, as a framework keeps its
+                // parameter list: a 100,000-tensor list allocated and freed every step would
+                // be timed as the step's (page faults, unmapping).
+                let (mut batch, mut views): (Vec<Param<'_>>, Vec<StateMut<'_>>) = lists.take();
+                batch.extend(weights.iter_mut().zip(grads.iter()).enumerate().map(|(i, (w, g))| {
+                    let grad = match row_indices {
+                        Some(rows) => {
+                            Grad::RowSparse(RowSparseRef { shape, row_indices: rows, values: g.as_ref() })
+                        }
+                        None => Grad::Dense(TensorRef { shape, data: g.as_ref() }),
+                    };
+                    Param::new(i, TensorMut { shape, data: w.as_mut() }, grad)
+                }));
                 for arrays in states.iter_mut() {
                     views.push(StateMut::new(arrays.iter_mut().map(Buffer::as_mut))?);
                 }
-                let mut states = views;
-                match self.clip {
-                    Some(max) => {
-                        let norm = adamant::global_norm::global_norm(&batch);
-                        optimizer.set_rescale_grad(adamant::global_norm::clip_factor(norm, max))?;
-                        let stepped = optimizer.update(&mut batch, &mut states);
-                        optimizer.set_rescale_grad(1.0)?;
-                        stepped?;
-                    }
-                    None => optimizer.update(&mut batch, &mut states)?,
-                }
+                let stepped = Self::update(optimizer, &mut batch, &mut views, self.clip);
+                lists.keep(batch, views);
+                stepped?;
             }
             Step::OpByOp(op) => op.step(),
+        }
+        Ok(())
+    }
+
+    /// One optimizer step over `batch`, clipped by the global norm if `clip` says so.
+    fn update(
+        optimizer: &mut Box<dyn Optimizer>,
+        batch: &mut [Param<'_>],
+        states: &mut [StateMut<'_>],
+        clip: Option<f64>,
+    ) -> Result<()> {
+        match clip {
+            Some(max) => {
+                let norm = adamant::global_norm::global_norm(batch);
+                optimizer.set_rescale_grad(adamant::global_norm::clip_factor(norm, max))?;
+                let stepped = optimizer.update(batch, states);
+                optimizer.set_rescale_grad(1.0)?;
+                stepped?;
+            }
+            None => optimizer.update(batch, states)?,
         }
         Ok(())
     }
@@ -534,6 +553,32 @@ impl Workload {
             }
         }
     }
+}
+
+/// A step's parameter and state lists, kept empty between steps for their allocations.
+#[derive(Default)]
+struct Lists {
+    params: Vec<Param<'static>>,
+    states: Vec<StateMut<'static>>,
+}
+
+impl Lists {
+    /// The kept lists, empty, for views of any lifetime.
+    fn take<'a>(&mut self) -> (Vec<Param<'a>>, Vec<StateMut<'a>>) {
+        (recycle(std::mem::take(&mut self.params)), recycle(std::mem::take(&mut self.states)))
+    }
+
+    /// Keeps the allocations of `params` and `states` (emptied) for the next step.
+    fn keep(&mut self, params: Vec<Param<'_>>, states: Vec<StateMut<'_>>) {
+        (self.params, self.states) = (recycle(params), recycle(states));
+    }
+}
+
+/// An empty vector in the allocation of `v` (emptied), for the same elements with another
+/// lifetime: collecting a vector's own iterator reuses its allocation when the layouts match.
+fn recycle<A, B>(mut v: Vec<A>) -> Vec<B> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("the vector is empty")).collect()
 }
 
 /// A deterministic fill in [-1, 1).
