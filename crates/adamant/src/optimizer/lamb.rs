@@ -310,10 +310,7 @@ impl Algorithm for LambConfig {
                 DataMut::F32(v),
                 Some(DataMut::F32(w32)),
                 _,
-            ) => {
-                let weights = &mut Master { w, master: w32, r1_of_half: self.formula == MxnetVersion::V1 };
-                multi(&MultiIn::<f32>::new(s, bias), weights, |k| g[k].to_f32(), m, v)
-            }
+            ) => self.multi_with_master(s, w, g, m, v, w32),
             (
                 DataMut::BF16(w),
                 DataRef::BF16(g),
@@ -321,10 +318,7 @@ impl Algorithm for LambConfig {
                 DataMut::F32(v),
                 Some(DataMut::F32(w32)),
                 _,
-            ) => {
-                let weights = &mut Master { w, master: w32, r1_of_half: self.formula == MxnetVersion::V1 };
-                multi(&MultiIn::<f32>::new(s, bias), weights, |k| g[k].to_f32(), m, v)
-            }
+            ) => self.multi_with_master(s, w, g, m, v, w32),
             (DataMut::F32(w), DataRef::F32(g), DataMut::F32(m), DataMut::F32(v), None, LambKernel::Phase) => {
                 phase(&PhaseIn::<f32>::new(s, bias), w, g, m, v)
             }
@@ -472,6 +466,23 @@ impl<H: Half + Copy> Weights<f32> for Master<'_, H> {
     fn set(&mut self, k: usize, w: f32) {
         self.master[k] = w;
         self.w[k] = H::from_f32(w);
+    }
+}
+
+impl LambConfig {
+    /// The multi kernel on a half-precision weight `w` (gradient `g`) with its float32 master
+    /// copy `w32` and float32 moments.
+    fn multi_with_master<H: Half + Copy>(
+        &self,
+        s: &LambScalars,
+        w: &mut [H],
+        g: &[H],
+        m: &mut [f32],
+        v: &mut [f32],
+        w32: &mut [f32],
+    ) {
+        let weights = &mut Master { w, master: w32, r1_of_half: self.formula == MxnetVersion::V1 };
+        multi(&MultiIn::<f32>::new(s, self.bias_correction), weights, |k| g[k].to_f32(), m, v)
     }
 }
 
