@@ -40,3 +40,12 @@ def test_a_norm_that_is_not_finite_is_reported_and_not_applied() -> None:
     assert p.grad[0] == 1.0 and p.grad[2] == 2.0
     with pytest.raises(adamant.AdamantError, match="not finite|inf"):
         at.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
+
+
+@pytest.mark.parametrize("max_norm", [float("nan"), 0.0, -1.0])
+def test_a_max_norm_that_is_nan_or_not_above_zero_is_refused_and_nothing_is_scaled(max_norm: float) -> None:
+    p = torch.nn.Parameter(torch.ones(2))
+    p.grad = torch.tensor([3.0, 4.0])
+    with pytest.raises(adamant.AdamantError, match="max_norm"):
+        at.clip_grad_norm_([p], max_norm)
+    assert torch.equal(p.grad, torch.tensor([3.0, 4.0]))

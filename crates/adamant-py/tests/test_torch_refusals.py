@@ -330,3 +330,12 @@ def test_half_precision_needs_master_weights_under_the_torch_rule() -> None:
     with pytest.raises(adamant.AdamantError, match="need multi_precision under rule torch"):
         opt.step()
     assert torch.equal(p.detach(), torch.ones(3, dtype=torch.bfloat16))
+
+
+@pytest.mark.parametrize("cls", [at.Adam, at.Adamax, at.Nadam, at.LAMB])
+@pytest.mark.parametrize("option", [{"lr": -1.0}, {"weight_decay": -1.0}])
+def test_a_negative_rate_or_decay_is_refused_under_every_rule(cls: Any, option: dict[str, float]) -> None:
+    # As adamant.create and torch.optim refuse them: either would climb the gradient.
+    p = torch.nn.Parameter(torch.ones(3))
+    with pytest.raises(adamant.AdamantError, match=next(iter(option))):
+        cls([p], **option)

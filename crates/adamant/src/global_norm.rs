@@ -10,6 +10,7 @@
 
 use rayon::prelude::*;
 
+use crate::error::Result;
 use crate::kernel::element::{DataRef, Element};
 use crate::kernel::isa::multiversion;
 use crate::kernel::rows::CoalescedRows;
@@ -144,12 +145,18 @@ fn block_sums(grad: &Grad<'_>, row_len: usize) -> Vec<f64> {
 /// use adamant::Param;
 /// let (mut w, g) = ([0f32; 2], [3f32, 4.0]);
 /// let params = [Param::dense(0, &[2], &mut w, &g)];
-/// assert_eq!(adamant::global_norm::sum_of_squares(&params), 25.0);
-/// assert_eq!(adamant::global_norm::global_norm(&params), 5.0);
+/// assert_eq!(adamant::global_norm::sum_of_squares(&params)?, 25.0);
+/// assert_eq!(adamant::global_norm::global_norm(&params)?, 5.0);
+/// # Ok::<(), adamant::Error>(())
 /// ```
-pub fn sum_of_squares(params: &[Param<'_>]) -> f64 {
+///
+/// # Errors
+/// What [`Param::check`] finds: a gradient whose length or row indices do not match its
+/// weight's shape (nothing is read then).
+pub fn sum_of_squares(params: &[Param<'_>]) -> Result<f64> {
+    params.iter().try_for_each(Param::check)?;
     let sums: Vec<Vec<f64>> = params.par_iter().map(|p| block_sums(&p.grad, p.row_len())).collect();
-    sums.iter().flatten().fold(0.0, |total, &s| total + s)
+    Ok(sums.iter().flatten().fold(0.0, |total, &s| total + s))
 }
 
 /// The sum of the squares of every element of dense `arrays`, in the same blocks and order as
@@ -160,8 +167,11 @@ pub fn sum_of_squares_of(arrays: &[DataRef<'_>]) -> f64 {
 }
 
 /// The L2 norm of every gradient element of `params`: `sqrt(sum_of_squares(params))`.
-pub fn global_norm(params: &[Param<'_>]) -> f64 {
-    sum_of_squares(params).sqrt()
+///
+/// # Errors
+/// As [`sum_of_squares`].
+pub fn global_norm(params: &[Param<'_>]) -> Result<f64> {
+    Ok(sum_of_squares(params)?.sqrt())
 }
 
 /// The factor that clips gradients whose global norm is `norm` to at most `max_norm`, as

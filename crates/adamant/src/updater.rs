@@ -209,13 +209,27 @@ impl Updater {
     /// ```
     ///
     /// # Errors
-    /// As [`Updater::update`]; on error nothing has changed (`rescale_grad` included).
+    /// As [`Updater::update`] (checked before the norm is read, so a batch with a non-finite
+    /// gradient is refused, not skipped, when it is malformed), and
+    /// [`Error::InvalidHyperParameter`] naming `clip_global_norm` when it is NaN or not above
+    /// 0; on error nothing has changed (`rescale_grad` included).
     pub fn step(&mut self, batch: &mut [Param<'_>], options: StepOptions) -> Result<StepReport> {
+        if let Some(max) = options.clip_global_norm.filter(|max| max.is_nan() || *max <= 0.0) {
+            return Err(Error::InvalidHyperParameter {
+                name: "clip_global_norm",
+                value: max.to_string(),
+                reason: "must be > 0 (None turns clipping off; infinity clips nothing)".into(),
+            });
+        }
         let needs_norm = options.clip_global_norm.is_some() || options.skip_non_finite;
+        if needs_norm {
+            // The norm reads every gradient, and a skip must not hide a batch `update` refuses.
+            self.check_batch(batch)?;
+        }
         let norm = if needs_norm {
             match &self.pool {
-                Some(pool) => pool.install(|| crate::global_norm::global_norm(batch)),
-                None => crate::global_norm::global_norm(batch),
+                Some(pool) => pool.install(|| crate::global_norm::global_norm(batch))?,
+                None => crate::global_norm::global_norm(batch)?,
             }
         } else {
             f64::NAN
@@ -235,6 +249,20 @@ impl Updater {
         result?;
         restored?;
         Ok(StepReport { global_norm: norm, factor, skipped: false })
+    }
+
+    /// Checks what the global norm reads and what a skipped step would otherwise hide: each
+    /// parameter as the optimizer checks it, and no index twice.
+    fn check_batch(&mut self, batch: &[Param<'_>]) -> Result<()> {
+        for param in batch {
+            self.optimizer.check(param)?;
+        }
+        let new = &mut self.scratch.new;
+        new.clear();
+        match batch.iter().find(|p| !new.insert(p.index)) {
+            Some(p) => Err(Error::DuplicateIndex { index: p.index }),
+            None => Ok(()),
+        }
     }
 
     /// Forgets the states from slot `existing` on (those a refused batch created).
@@ -354,7 +382,8 @@ fn recycle<A, B>(mut v: Vec<A>) -> Vec<B> {
 pub struct StepOptions {
     /// Clip the gradients to this global L2 norm (PyTorch's `max_norm`); `None`: no clipping.
     pub clip_global_norm: Option<f64>,
-    /// Skip the step, changing nothing, when a gradient element is NaN or infinite.
+    /// Skip the step, changing nothing, when the gradients' global norm is not finite (a NaN or
+    /// infinite element, or float32 squares past float32's range, as PyTorch's norm).
     pub skip_non_finite: bool,
 }
 

@@ -38,7 +38,7 @@ fn the_norm_is_the_same_bits_for_every_thread_count_and_alignment() {
             .collect();
         let half_shape = [half.len()];
         params.push(Param::dense(99, &half_shape, &mut hw, half));
-        global_norm(&params)
+        global_norm(&params).unwrap()
     };
     let aligned: Vec<&[f32]> = grads.iter().map(Vec::as_slice).collect();
     let want = norm_of(&aligned, &half);
@@ -64,7 +64,42 @@ fn a_row_sparse_gradient_counts_its_repeated_rows_summed() {
     let mut table = vec![0f32; 8];
     let params = [Param::row_sparse(0, &[4, 2], &mut table, &[1, 3, 1], &[1.0, 2.0, 5.0, 5.0, 3.0, 4.0])];
     // Row 1 is (1 + 3, 2 + 4) = (4, 6), row 3 is (5, 5).
-    assert_eq!(sum_of_squares(&params), 16.0 + 36.0 + 25.0 + 25.0);
+    assert_eq!(sum_of_squares(&params).unwrap(), 16.0 + 36.0 + 25.0 + 25.0);
+}
+
+#[test]
+fn a_malformed_batch_is_refused_before_the_norm_reads_it_not_skipped() {
+    let options = StepOptions { clip_global_norm: Some(1.0), skip_non_finite: true };
+    let mut updater = updater();
+    // Four values needed (two rows of two), two given: an error, not a read past the end.
+    let mut table = vec![0f32; 4];
+    let err = updater.step(&mut [Param::row_sparse(0, &[2, 2], &mut table, &[0, 1], &[1.0, 2.0])], options);
+    assert!(
+        matches!(err, Err(adamant::Error::RowSparseValues { index: 0, listed: 2, row_len: 2, len: 2 })),
+        "{err:?}"
+    );
+    assert!(sum_of_squares(&[Param::row_sparse(0, &[2, 2], &mut table, &[0, 1], &[1.0, 2.0])]).is_err());
+    // A NaN gradient does not turn a repeated index into a skip.
+    let (mut a, mut b, g) = (vec![1f32; 2], vec![1f32; 2], vec![f32::NAN, 0.5]);
+    let batch = &mut [Param::dense(3, &[2], &mut a, &g), Param::dense(3, &[2], &mut b, &g)];
+    let err = updater.step(batch, options);
+    assert!(matches!(err, Err(adamant::Error::DuplicateIndex { index: 3 })), "{err:?}");
+    assert_eq!((updater.num_update(), table, a), (0, vec![0.0; 4], vec![1.0; 2]));
+}
+
+#[test]
+fn a_max_norm_that_is_nan_or_not_above_zero_is_refused_by_name() {
+    let mut updater = updater();
+    let (mut w, g) = (vec![1f32; 2], vec![0.5f32; 2]);
+    for max in [f64::NAN, -1.0, 0.0, -0.0] {
+        let options = StepOptions { clip_global_norm: Some(max), skip_non_finite: false };
+        let err = updater.step(&mut [Param::dense(0, &[2], &mut w, &g)], options).unwrap_err();
+        assert!(err.to_string().contains("clip_global_norm"), "{max}: {err}");
+    }
+    assert_eq!((updater.num_update(), &w), (0, &vec![1.0; 2]));
+    // Infinity clips nothing.
+    let options = StepOptions { clip_global_norm: Some(f64::INFINITY), skip_non_finite: false };
+    assert_eq!(updater.step(&mut [Param::dense(0, &[2], &mut w, &g)], options).unwrap().factor, 1.0);
 }
 
 fn updater() -> Updater {

@@ -499,7 +499,7 @@ impl Workload {
     ) -> Result<()> {
         match clip {
             Some(max) => {
-                let norm = adamant::global_norm::global_norm(batch);
+                let norm = adamant::global_norm::global_norm(batch)?;
                 optimizer.set_rescale_grad(adamant::global_norm::clip_factor(norm, max))?;
                 let stepped = optimizer.update(batch, states);
                 optimizer.set_rescale_grad(1.0)?;

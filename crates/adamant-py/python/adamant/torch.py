@@ -235,11 +235,11 @@ class _AdamFamily(torch.optim.Optimizer):
         decay."""
         engine = self._engine(group)
         lr, wd = _number(group["lr"]), _number(group["weight_decay"], "weight_decay")
-        torch_rule = group["rule"] == "torch"
-        if not math.isfinite(lr) or (torch_rule and lr < 0):
-            raise AdamantError(f"lr={lr!r}: the learning rate must be finite{' and >= 0' if torch_rule else ''}")
-        if not math.isfinite(wd) or (torch_rule and wd < 0):
-            raise AdamantError(f"weight_decay={wd!r}: must be finite{' and >= 0' if torch_rule else ''}")
+        # As the library's own constructors (adamant.create) and torch.optim check them.
+        if not math.isfinite(lr) or lr < 0:
+            raise AdamantError(f"lr={lr!r}: the learning rate must be finite and >= 0")
+        if not math.isfinite(wd) or wd < 0:
+            raise AdamantError(f"weight_decay={wd!r}: must be finite and >= 0")
         if group.get("capturable") or group.get("differentiable"):
             raise AdamantError("capturable and differentiable are PyTorch's GPU and autograd paths; leave them False")
         if self._lr_scheduler is not None:
@@ -685,10 +685,14 @@ def clip_grad_norm_(parameters: Any, max_norm: float, *, process_group: Any = No
     place by ``max_norm / (norm + 1e-6)`` when that is below 1; returns the norm (a float64
     tensor). A sparse gradient counts its coalesced values.
 
-    Raises :class:`adamant.AdamantError` when the norm is not finite and ``error_if_nonfinite``
+    Raises :class:`adamant.AdamantError` for a ``max_norm`` that is NaN or not above 0, and when
+    the norm is not finite and ``error_if_nonfinite``
     (then nothing is scaled); otherwise such a step should be skipped (``torch.isfinite(norm)``),
     as ``torch.amp.GradScaler`` skips it.
     """
+    max_norm = float(max_norm)
+    if not max_norm > 0:
+        raise AdamantError(f"max_norm={max_norm!r}: must be > 0 (inf leaves the gradients as they are)")
     params = [parameters] if isinstance(parameters, torch.Tensor) else list(parameters)
     grads = [p.grad for p in params if p.grad is not None]
     values = [g.coalesce()._values() if g.is_sparse else g for g in grads]
@@ -700,7 +704,7 @@ def clip_grad_norm_(parameters: Any, max_norm: float, *, process_group: Any = No
         if error_if_nonfinite:
             raise AdamantError(f"the gradients' global norm is {float(norm)}")
         return norm
-    factor = float(max_norm) / (float(norm) + 1e-6)
+    factor = max_norm / (float(norm) + 1e-6)
     if factor < 1.0:
         for g in grads:
             g.mul_(factor)
