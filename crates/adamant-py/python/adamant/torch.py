@@ -679,7 +679,8 @@ class LAMB(_MxnetFamily):
 def clip_grad_norm_(parameters: Any, max_norm: float, *, process_group: Any = None,
                     error_if_nonfinite: bool = False) -> torch.Tensor:
     """``torch.nn.utils.clip_grad_norm_`` with a norm that is the same bits for every thread
-    count (float64 sums over fixed blocks, in order) and, with ``process_group``, global under
+    count (squares summed over fixed blocks in float32 partial sums for half and float32
+    gradients, as PyTorch's float32 norm, the blocks added in float64 in order) and, with ``process_group``, global under
     torch.distributed: the squared norms of the processes' gradients are all-reduced (summed)
     before the square root, so every process clips by the same factor. Scales the gradients in
     place by ``max_norm / (norm + 1e-6)`` when that is below 1; returns the norm (a float64
