@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of the project: the Rust workspace, then the Python package (built from
 # crates/adamant-py into a local virtual environment, which is made, with what the tests need,
-# when it is missing; PyPI's torch for Linux brings about 5 GB of CUDA libraries the first time).
+# when it is missing; PyPI's torch for Linux brings about 3 GB of CUDA libraries the first time,
+# which it loads on import even on a machine without a GPU).
 #
 #   ./test.sh                     all of it
 #   ADAMANT_VENV=dir ./test.sh    use (or make) the virtual environment dir instead of .venv
@@ -18,8 +19,21 @@ if [ ! -x "$venv/bin/python" ]; then
     pip_output=--progress-bar=off
 fi
 python="$venv/bin/python"
-"$python" -m pip install "$pip_output" --disable-pip-version-check "maturin>=1.5,<2" "numpy>=1.21" "pytest>=7" \
-    "torch>=2.1" "scikit-learn>=1.0" "mypy>=1.8"
+# No pip cache: it would keep a second copy of every wheel (gigabytes) on a small disk.
+pip_install() {
+    "$python" -m pip install "$pip_output" --no-cache-dir --disable-pip-version-check "$@"
+}
+pip_install "maturin>=1.5,<2" "numpy>=1.21" "pytest>=7" "scikit-learn>=1.0" "mypy>=1.8"
+# torch with the requirements it states, less triton: triton is torch.compile's GPU compiler
+# (about 1 GB installed), which `import torch` and these tests never use.
+pip_install --no-deps "torch>=2.1"
+"$python" -c '
+from importlib.metadata import requires
+for requirement in requires("torch") or []:
+    if not requirement.startswith("triton") and "extra ==" not in requirement:
+        print(requirement)
+' >"$venv/torch-requirements.txt"
+pip_install -r "$venv/torch-requirements.txt"
 
 # The extension's own checks and Rust unit tests (it is outside the Cargo workspace).
 manifest=crates/adamant-py/Cargo.toml
