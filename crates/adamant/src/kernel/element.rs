@@ -248,6 +248,17 @@ impl DataRef<'_> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Asks for the first elements (2 KiB at most) ahead of their use.
+    pub(crate) fn prefetch(&self) {
+        use super::prefetch::prefetch;
+        match self {
+            DataRef::F16(d) => prefetch(d),
+            DataRef::BF16(d) => prefetch(d),
+            DataRef::F32(d) => prefetch(d),
+            DataRef::F64(d) => prefetch(d),
+        }
+    }
 }
 
 /// Owned, dtype-tagged storage: what optimizer state is made of.

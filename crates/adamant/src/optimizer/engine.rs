@@ -109,7 +109,22 @@ impl<A: Algorithm> Engine<A> {
         };
         match l {
             Loop::Reference => params.iter_mut().zip(states.iter_mut()).zip(&self.plan).for_each(each),
-            Loop::Fused => params.par_iter_mut().zip(states.par_iter_mut()).zip(&self.plan).for_each(each),
+            Loop::Fused => {
+                // Runs of tensors, each run in order on one thread, so that a tensor's memory is
+                // asked for while the one before it is updated: a small tensor is over before
+                // the hardware would have predicted where the next one lies.
+                let run = params.len().div_ceil(rayon::current_num_threads() * 8).max(1);
+                let runs =
+                    params.par_chunks_mut(run).zip(states.par_chunks_mut(run)).zip(self.plan.par_chunks(run));
+                runs.for_each(|((params, states), plan)| {
+                    for i in 0..params.len() {
+                        if let (Some(next), Some(state)) = (params.get(i + 1), states.get(i + 1)) {
+                            ask_for(next, state);
+                        }
+                        each(((&mut params[i], &mut states[i]), &plan[i]));
+                    }
+                });
+            }
         }
         Ok(())
     }
@@ -237,6 +252,15 @@ impl<A: Algorithm> Engine<A> {
         };
         self.last_step = Some((key, position));
         Ok(position)
+    }
+}
+
+/// Asks for the first bytes of a dense parameter's arrays ahead of its update.
+fn ask_for(param: &Param<'_>, state: &StateMut<'_>) {
+    if let Grad::Dense(g) = &param.grad {
+        param.weight.data.as_ref().prefetch();
+        g.data.prefetch();
+        state.arrays().for_each(|a| a.as_ref().prefetch());
     }
 }
 
