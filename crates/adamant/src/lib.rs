@@ -131,4 +131,4 @@ pub use optimizer::registry::{create, OPTIMIZERS};
 pub use optimizer::state::{Layout, State, StateMut, MASTER, MAX_ARRAYS as MAX_STATE_ARRAYS};
 pub use param::{Grad, Param, RowSparseRef};
 pub use tensor::{TensorMut, TensorRef};
-pub use updater::Updater;
+pub use updater::{StepOptions, StepReport, Updater};

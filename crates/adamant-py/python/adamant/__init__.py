@@ -48,8 +48,9 @@ def config_json(hyper: dict[str, Any]) -> str:
 
 
 def create(name: str, *, threads: int = 0, **hyper: Any) -> Optimizer:
-    """The registry's optimizer ``name`` (``"adam"``, ``"adamw"``) with MXNet's argument names
-    and defaults, e.g. ``create("adam", learning_rate=0.01, wd=1e-4, clip_gradient=1.0,
+    """The registry's optimizer ``name`` (``"adam"``, ``"adamw"``, ``"adamax"``, ``"nadam"``,
+    ``"lamb"``) with MXNet's argument names and defaults as keywords, e.g.
+    ``create("adam", learning_rate=0.01, wd=1e-4, clip_gradient=1.0,
     lr_scheduler=adamant.lr_scheduler.CosineScheduler(1000))``. ``threads`` > 0 gives it a
     thread pool of its own.
 
