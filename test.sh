@@ -14,7 +14,8 @@ cargo test --workspace --locked
 venv="$(realpath -m "${ADAMANT_VENV:-.venv}")"
 pip_output=--quiet
 if [ ! -x "$venv/bin/python" ]; then
-    echo "test.sh: making $venv with what the Python tests need (PyTorch is about 5 GB)" >&2
+    echo "test.sh: making $venv with what the Python tests need (PyTorch: about 3 GB to download," \
+        "5 GB installed; pip will say that torch requires triton, which is left out on purpose)" >&2
     python3 -m venv "$venv"
     pip_output=--progress-bar=off
 fi

@@ -117,12 +117,26 @@ fn entry(item: &Bound<'_, PyAny>) -> PyResult<Entry> {
 
 #[pymethods]
 impl Updater {
-    /// `Updater(optimizer)`: a fresh updater running `optimizer`'s configuration.
+    /// `Updater(optimizer)`: a fresh updater (no state, no counts) running a copy of
+    /// `optimizer` as it is now: its configuration, the scalars it keeps (Nadam's
+    /// `m_schedule`) and its thread count. Later changes to `optimizer` do not reach it.
     #[new]
     fn new(optimizer: &Optimizer) -> PyResult<Self> {
         let config = optimizer.inner.config_json();
-        let inner = adamant::create(optimizer.inner.name(), &config).map_err(to_py)?;
-        Ok(Updater { inner: adamant::Updater::new(inner) })
+        let mut inner = adamant::create(optimizer.inner.name(), &config).map_err(to_py)?;
+        let scalars: Vec<(String, f64)> =
+            optimizer.inner.scalars().into_iter().map(|(name, value)| (name.to_string(), value)).collect();
+        inner.restore_scalars(&scalars).map_err(to_py)?;
+        let mut updater = adamant::Updater::new(inner);
+        if let Some(pool) = &optimizer.pool {
+            updater.set_threads(pool.current_num_threads()).map_err(to_py)?;
+        }
+        Ok(Updater { inner: updater })
+    }
+
+    /// Runs steps on `threads` threads of its own (1 to 1024), or with 0 on the caller's pool.
+    fn set_threads(&mut self, threads: usize) -> PyResult<()> {
+        self.inner.set_threads(threads).map_err(to_py)
     }
 
     /// Steps a batch of numpy arrays in place: `[(index, weight, grad), ...]`, a row-sparse

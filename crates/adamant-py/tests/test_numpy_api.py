@@ -149,3 +149,51 @@ def test_a_step_clips_by_the_global_norm_and_skips_non_finite_gradients() -> Non
     norm, factor, skipped = updater.step([(0, w, np.array([3.0, 4.0], np.float32))], clip_global_norm=1.0)
     assert (norm, skipped) == (5.0, False) and abs(factor - 1.0 / (5.0 + 1e-6)) < 1e-15
     assert updater.num_update == 1 and (w < 0).all()
+
+
+def test_an_updater_runs_a_copy_of_the_optimizers_scalars() -> None:
+    # Nadam's m_schedule is a scalar the optimizer keeps: an Updater made after it changed
+    # steps from it, not from a fresh schedule.
+    def first_step(scalars: list[tuple[str, float]]) -> np.ndarray:
+        opt = adamant.create("nadam", learning_rate=0.1)
+        opt.restore_scalars(scalars)
+        weights = fresh()
+        adamant.Updater(opt).update(batch(0, weights)[:1])
+        return weights[0]
+
+    fresh_schedule = first_step([("m_schedule", 1.0)])
+    assert not np.array_equal(first_step([("m_schedule", 0.5)]), fresh_schedule)
+    opt = adamant.create("nadam", learning_rate=0.1)
+    updater = adamant.Updater(opt)
+    opt.restore_scalars([("m_schedule", 0.5)])  # after the copy: does not reach the updater
+    weights = fresh()
+    updater.update(batch(0, weights)[:1])
+    assert np.array_equal(weights[0], fresh_schedule)
+
+
+def _threads_of_this_process() -> int:
+    """The process's thread count once it stops changing (pools dropped by earlier tests end
+    their threads asynchronously)."""
+    import os
+    import time
+
+    counts: list[int] = []
+    while len(counts) < 3 or len(set(counts[-3:])) != 1:
+        counts.append(len(os.listdir("/proc/self/task")))
+        time.sleep(0.02)
+    return counts[-1]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc (Linux)")
+def test_an_updater_keeps_the_optimizers_thread_count_and_can_change_it() -> None:
+    opt = adamant.create("adam", threads=3)
+    before = _threads_of_this_process()
+    updater = adamant.Updater(opt)
+    assert _threads_of_this_process() - before == 3  # a pool of its own, as the optimizer's
+    updater.set_threads(2)
+    assert _threads_of_this_process() - before == 2
+    weights = fresh()
+    updater.update(batch(0, weights))
+    assert (weights[0] != 1).any()
+    with pytest.raises(adamant.AdamantError, match="threads"):
+        updater.set_threads(5000)

@@ -7,7 +7,8 @@ The numpy API follows MXNet's (``mx.optimizer.create`` and ``get_updater``)::
     w, g = np.ones(4, np.float32), np.full(4, 0.5, np.float32)
     updater.update([(0, w, g)])          # w changes in place
 
-PyTorch's optimizers are in :mod:`adamant.torch` (``adamant.torch.Adam``, ``AdamW``).
+PyTorch's optimizers are in :mod:`adamant.torch` (``adamant.torch.Adam`` and ``AdamW``, and
+MXNet's ``Adamax``, ``Nadam`` and ``LAMB``).
 Every error is an :class:`AdamantError` (a ``ValueError``) that names the parameter and the
 value at fault; after an error nothing has changed.
 """

@@ -6,7 +6,7 @@ from typing import Any, Optional, Sequence, Tuple, Union
 import numpy as np
 
 OPTIMIZERS: list[str]
-"""The registry's optimizer names (``"adam"``, ``"adamw"``)."""
+"""The registry's optimizer names (``"adam"``, ``"adamw"``, ``"adamax"``, ``"nadam"``, ``"lamb"``)."""
 
 class AdamantError(ValueError):
     """A value adamant refuses: a hyper-parameter, a tensor, a state or a state file. The
@@ -51,7 +51,13 @@ _Grad = Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]
 class Updater:
     """An optimizer with the state of every parameter it has stepped (MXNet's ``Updater``)."""
 
-    def __init__(self, optimizer: Optimizer) -> None: ...
+    def __init__(self, optimizer: Optimizer) -> None:
+        """A fresh updater (no state, no counts) running a copy of ``optimizer`` as it is now:
+        its configuration, the scalars it keeps (Nadam's ``m_schedule``) and its thread count.
+        Later changes to ``optimizer`` do not reach it."""
+    def set_threads(self, threads: int) -> None:
+        """Runs steps on ``threads`` threads of its own (1 to 1024), or with 0 on the caller's
+        pool. Raises :class:`AdamantError` above 1024."""
     def update(self, batch: Sequence[Tuple[int, np.ndarray, _Grad]]) -> None:
         """Steps ``[(index, weight, grad), ...]`` in place: C-contiguous float16, float32 or
         float64 arrays, the gradient of the weight's shape and dtype, or row-sparse as
