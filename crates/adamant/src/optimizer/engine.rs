@@ -111,14 +111,17 @@ impl<A: Algorithm> Engine<A> {
             Loop::Reference => params.iter_mut().zip(states.iter_mut()).zip(&self.plan).for_each(each),
             Loop::Fused => {
                 // Runs of tensors, each run in order on one thread, so that a tensor's memory is
-                // asked for while the one before it is updated: a small tensor is over before
-                // the hardware would have predicted where the next one lies.
+                // asked for while the small one before it is updated: a small tensor is over
+                // before the hardware would have predicted where the next one lies. (A larger
+                // one would push what was asked for out of the cache before its use.)
                 let run = params.len().div_ceil(rayon::current_num_threads() * 8).max(1);
                 let runs =
                     params.par_chunks_mut(run).zip(states.par_chunks_mut(run)).zip(self.plan.par_chunks(run));
                 runs.for_each(|((params, states), plan)| {
                     for i in 0..params.len() {
-                        if let (Some(next), Some(state)) = (params.get(i + 1), states.get(i + 1)) {
+                        let small = params[i].weight.data.len() <= SMALL_TENSOR;
+                        if let (true, Some(next), Some(state)) = (small, params.get(i + 1), states.get(i + 1))
+                        {
                             ask_for(next, state);
                         }
                         each(((&mut params[i], &mut states[i]), &plan[i]));
@@ -254,6 +257,10 @@ impl<A: Algorithm> Engine<A> {
         Ok(position)
     }
 }
+
+/// Elements up to which a tensor's update is short enough to ask for the next tensor's memory
+/// while it runs (4 KiB per float32 array: the arrays of both fit in the L1 cache).
+const SMALL_TENSOR: usize = 1024;
 
 /// Asks for the first bytes of a dense parameter's arrays ahead of its update.
 fn ask_for(param: &Param<'_>, state: &StateMut<'_>) {
