@@ -55,17 +55,20 @@ pub fn reset_peak_memory() -> bool {
 /// The peak resident memory of this process since it started or since
 /// [`reset_peak_memory`], in bytes (Linux's `VmHWM`), if known.
 pub fn peak_memory_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kib.checked_mul(1024)
+    proc_bytes("/proc/self/status", "VmHWM:")
 }
 
 /// This process's anonymous memory on transparent huge pages, in bytes (Linux's
 /// `AnonHugePages`), if known.
 pub fn huge_page_bytes() -> Option<u64> {
-    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
-    let line = rollup.lines().find(|l| l.starts_with("AnonHugePages:"))?;
+    proc_bytes("/proc/self/smaps_rollup", "AnonHugePages:")
+}
+
+/// The figure of the line starting with `key` in the `/proc` file at `path` (`key  123 kB`), in
+/// bytes.
+fn proc_bytes(path: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     kib.checked_mul(1024)
 }

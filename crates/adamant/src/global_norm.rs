@@ -155,8 +155,13 @@ fn block_sums(grad: &Grad<'_>, row_len: usize) -> Vec<f64> {
 /// weight's shape (nothing is read then).
 pub fn sum_of_squares(params: &[Param<'_>]) -> Result<f64> {
     params.iter().try_for_each(Param::check)?;
+    Ok(sum_of_squares_of_checked(params))
+}
+
+/// [`sum_of_squares`] of parameters the caller has checked ([`Param::check`]).
+fn sum_of_squares_of_checked(params: &[Param<'_>]) -> f64 {
     let sums: Vec<Vec<f64>> = params.par_iter().map(|p| block_sums(&p.grad, p.row_len())).collect();
-    Ok(sums.iter().flatten().fold(0.0, |total, &s| total + s))
+    sums.iter().flatten().fold(0.0, |total, &s| total + s)
 }
 
 /// The sum of the squares of every element of dense `arrays`, in the same blocks and order as
@@ -172,6 +177,11 @@ pub fn sum_of_squares_of(arrays: &[DataRef<'_>]) -> f64 {
 /// As [`sum_of_squares`].
 pub fn global_norm(params: &[Param<'_>]) -> Result<f64> {
     Ok(sum_of_squares(params)?.sqrt())
+}
+
+/// [`global_norm`] of parameters the caller has checked ([`Param::check`]).
+pub(crate) fn global_norm_of_checked(params: &[Param<'_>]) -> f64 {
+    sum_of_squares_of_checked(params).sqrt()
 }
 
 /// The factor that clips gradients whose global norm is `norm` to at most `max_norm`, as

@@ -228,8 +228,8 @@ impl Updater {
         }
         let norm = if needs_norm {
             match &self.pool {
-                Some(pool) => pool.install(|| crate::global_norm::global_norm(batch))?,
-                None => crate::global_norm::global_norm(batch)?,
+                Some(pool) => pool.install(|| crate::global_norm::global_norm_of_checked(batch)),
+                None => crate::global_norm::global_norm_of_checked(batch),
             }
         } else {
             f64::NAN

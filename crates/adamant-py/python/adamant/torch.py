@@ -680,16 +680,15 @@ def clip_grad_norm_(parameters: Any, max_norm: float, *, process_group: Any = No
                     error_if_nonfinite: bool = False) -> torch.Tensor:
     """``torch.nn.utils.clip_grad_norm_`` with a norm that is the same bits for every thread
     count (squares summed over fixed blocks in float32 partial sums for half and float32
-    gradients, as PyTorch's float32 norm, the blocks added in float64 in order) and, with ``process_group``, global under
-    torch.distributed: the squared norms of the processes' gradients are all-reduced (summed)
-    before the square root, so every process clips by the same factor. Scales the gradients in
-    place by ``max_norm / (norm + 1e-6)`` when that is below 1; returns the norm (a float64
-    tensor). A sparse gradient counts its coalesced values.
+    gradients, as PyTorch's float32 norm, the blocks added in float64 in order) and, with
+    ``process_group``, global under torch.distributed: the squared norms of the processes'
+    gradients are all-reduced (summed) before the square root, so every process clips by the
+    same factor. Scales the gradients in place by ``max_norm / (norm + 1e-6)`` when that is
+    below 1; returns the norm (a float64 tensor). A sparse gradient counts its coalesced values.
 
     Raises :class:`adamant.AdamantError` for a ``max_norm`` that is NaN or not above 0, and when
-    the norm is not finite and ``error_if_nonfinite``
-    (then nothing is scaled); otherwise such a step should be skipped (``torch.isfinite(norm)``),
-    as ``torch.amp.GradScaler`` skips it.
+    the norm is not finite and ``error_if_nonfinite`` (then nothing is scaled); otherwise such a
+    step should be skipped (``torch.isfinite(norm)``), as ``torch.amp.GradScaler`` skips it.
     """
     max_norm = float(max_norm)
     if not max_norm > 0:

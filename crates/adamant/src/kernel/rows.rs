@@ -213,6 +213,9 @@ const RADIX_BITS: u32 = 11;
 fn radix_sort_by_row(indices: &[i64], max_row: u64, order: &mut Vec<usize>, other: &mut Vec<usize>) {
     const BUCKETS: usize = 1 << RADIX_BITS;
     let bits = u64::BITS - max_row.leading_zeros();
+    // Every pass writes every position of `other`, then swaps it with `order`.
+    other.clear();
+    other.resize(order.len(), 0);
     let mut shift = 0;
     while shift < bits {
         let digit = |position: usize| (indices[position] as u64 >> shift) as usize & (BUCKETS - 1);
@@ -224,8 +227,6 @@ fn radix_sort_by_row(indices: &[i64], max_row: u64, order: &mut Vec<usize>, othe
         for start in starts.iter_mut() {
             (*start, total) = (total, total + *start);
         }
-        other.clear();
-        other.resize(order.len(), 0);
         for &position in order.iter() {
             let bucket = &mut starts[digit(position)];
             other[*bucket] = position;
@@ -319,7 +320,7 @@ mod tests {
     }
 
     #[test]
-    fn huge_row_indices_sort_without_packing() {
+    fn huge_row_indices_sort() {
         let rows = CoalescedRows::new(&[1 << 50, 3, 1 << 50], &[1.0f32, 2.0, 4.0], 1);
         let mut got = Vec::new();
         rows.for_each(|row, g| got.push((row, g[0])));

@@ -75,13 +75,7 @@ impl<T: Reusable> Spare<T> {
         }
         let mut fitted = Vec::with_capacity(needs.len());
         for &need in needs.iter().rev() {
-            let mut buffer = match spare.len().checked_sub(1) {
-                None => T::default(),
-                Some(last) => {
-                    let at = spare.partition_point(|b| b.capacity() < need).min(last);
-                    spare.remove(at)
-                }
-            };
+            let mut buffer = best_fit(&mut spare, need).unwrap_or_default();
             if oversized(&buffer, need) {
                 buffer.shrink_to(need);
             }
@@ -98,11 +92,7 @@ impl<T: Reusable> Spare<T> {
     /// The smallest spare buffer that holds `need` elements (else the largest, else a new one),
     /// emptied.
     pub(crate) fn take(&self, need: usize) -> T {
-        let taken = self.0.lock().ok().and_then(|mut spare| {
-            let last = spare.len().checked_sub(1)?;
-            let at = spare.partition_point(|b| b.capacity() < need).min(last);
-            Some(spare.remove(at))
-        });
+        let taken = self.0.lock().ok().and_then(|mut spare| best_fit(&mut spare, need));
         let mut buffer = taken.unwrap_or_default();
         buffer.clear();
         buffer
@@ -124,6 +114,14 @@ impl<T: Reusable> Spare<T> {
             }
         }
     }
+}
+
+/// Removes from `spare` (smallest first) the smallest buffer that holds `need` elements, else
+/// the largest; `None` when it is empty.
+fn best_fit<T: Reusable>(spare: &mut Vec<T>, need: usize) -> Option<T> {
+    let last = spare.len().checked_sub(1)?;
+    let at = spare.partition_point(|b| b.capacity() < need).min(last);
+    Some(spare.remove(at))
 }
 
 /// Frees every spare buffer of every kind (the next step allocates its own again).
