@@ -252,10 +252,14 @@ impl Updater {
     }
 
     /// Checks what the global norm reads and what a skipped step would otherwise hide: each
-    /// parameter as the optimizer checks it, and no index twice.
+    /// parameter as the optimizer checks it, against the state it already has, and no index
+    /// twice.
     fn check_batch(&mut self, batch: &[Param<'_>]) -> Result<()> {
         for param in batch {
             self.optimizer.check(param)?;
+            if let Some(state) = self.state(param.index) {
+                state.check_made_for(param)?;
+            }
         }
         let new = &mut self.scratch.new;
         new.clear();

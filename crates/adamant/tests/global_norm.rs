@@ -88,6 +88,24 @@ fn a_malformed_batch_is_refused_before_the_norm_reads_it_not_skipped() {
 }
 
 #[test]
+fn a_weight_that_no_longer_matches_its_state_is_refused_not_skipped() {
+    let options = StepOptions { clip_global_norm: None, skip_non_finite: true };
+    let mut updater = updater();
+    let mut w = vec![0.5f32; 12];
+    updater.update(&mut [Param::dense(0, &[4, 3], &mut w, &[0.1f32; 12])]).unwrap();
+    let before = (updater.num_update(), w.clone(), updater.state(0).cloned());
+    // The same elements in another shape, and a NaN gradient: refused as `update` refuses it.
+    let g = [f32::NAN; 12];
+    let err = updater.step(&mut [Param::dense(0, &[3, 4], &mut w, &g)], options);
+    assert!(matches!(err, Err(adamant::Error::StateMismatch { index: 0, .. })), "{err:?}");
+    // Another dtype for the same index.
+    let (mut w64, g64) = (vec![0.5f64; 12], [f64::NAN; 12]);
+    let err = updater.step(&mut [Param::dense(0, &[4, 3], &mut w64, &g64)], options);
+    assert!(matches!(err, Err(adamant::Error::StateMismatch { index: 0, .. })), "{err:?}");
+    assert_eq!((updater.num_update(), w, updater.state(0).cloned()), before);
+}
+
+#[test]
 fn a_max_norm_that_is_nan_or_not_above_zero_is_refused_by_name() {
     let mut updater = updater();
     let (mut w, g) = (vec![1f32; 2], vec![0.5f32; 2]);

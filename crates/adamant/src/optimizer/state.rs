@@ -170,20 +170,26 @@ impl<'a> StateMut<'a> {
 
     /// Checks that this state was made for `param`'s weight (its shape and dtype), where known.
     pub(crate) fn check_made_for(&self, param: &Param<'_>) -> Result<()> {
-        let weight = &param.weight;
         match self.made_for {
-            Some((shape, dtype)) if !same_shape(shape, weight.shape) || dtype != weight.data.dtype() => {
-                Err(Error::StateMismatch {
-                    index: param.index,
-                    weight: weight.shape.to_vec(),
-                    weight_dtype: weight.data.dtype(),
-                    state: shape.to_vec(),
-                    state_dtype: dtype,
-                })
-            }
-            _ => Ok(()),
+            Some((shape, dtype)) => check_made_for(shape, dtype, param),
+            None => Ok(()),
         }
     }
+}
+
+/// Checks that a state made for a weight of `shape` and `dtype` belongs to `param`'s weight.
+fn check_made_for(shape: &[usize], dtype: DType, param: &Param<'_>) -> Result<()> {
+    let weight = &param.weight;
+    if same_shape(shape, weight.shape) && dtype == weight.data.dtype() {
+        return Ok(());
+    }
+    Err(Error::StateMismatch {
+        index: param.index,
+        weight: weight.shape.to_vec(),
+        weight_dtype: weight.data.dtype(),
+        state: shape.to_vec(),
+        state_dtype: dtype,
+    })
 }
 
 /// One parameter's optimizer state, owned: named arrays (see [`Layout`]) and the shape and dtype
@@ -269,6 +275,11 @@ impl State {
     }
 
     /// The arrays borrowed, to step.
+    /// Checks that this state was made for `param`'s weight (its shape and dtype).
+    pub(crate) fn check_made_for(&self, param: &Param<'_>) -> Result<()> {
+        check_made_for(self.shape.as_slice(), self.dtype, param)
+    }
+
     pub(crate) fn as_mut(&mut self) -> StateMut<'_> {
         let mut state =
             StateMut { made_for: Some((self.shape.as_slice(), self.dtype)), ..StateMut::default() };
