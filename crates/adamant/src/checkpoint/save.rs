@@ -27,6 +27,27 @@ pub(super) fn safetensors_dtype(dtype: DType) -> Dtype {
     }
 }
 
+/// Rewrites the JSON header of the safetensors file `bytes` with its keys sorted, so that the
+/// same state gives the same bytes: safetensors writes `__metadata__` from a hash map, whose
+/// order differs from one map to the next. The same keys and values in another order take the
+/// same bytes, so the header's length, padding and the data after it stay where they are.
+fn sort_header(bytes: &mut [u8]) -> Result<()> {
+    let bad = |reason: &str| Error::StateFile { reason: format!("encoding the header: {reason}") };
+    let (len, rest) = bytes.split_first_chunk_mut::<8>().ok_or_else(|| bad("no length"))?;
+    let len = usize::try_from(u64::from_le_bytes(*len)).map_err(|_| bad("length"))?;
+    let header = rest.get_mut(..len).ok_or_else(|| bad("length"))?;
+    let text = std::str::from_utf8(header).map_err(|_| bad("not UTF-8"))?;
+    // serde_json's maps are sorted by key.
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
+    let unpadded = text.trim_end().len();
+    let sorted = serde_json::to_string(&value).map_err(|e| bad(&e.to_string()))?;
+    if sorted.len() != unpadded {
+        return Err(bad("sorting changed its length"));
+    }
+    header[..unpadded].copy_from_slice(sorted.as_bytes());
+    Ok(())
+}
+
 /// The little-endian bytes of `data`.
 fn le_bytes(data: DataRef<'_>) -> Vec<u8> {
     match data {
@@ -95,7 +116,10 @@ impl Updater {
                     .map_err(|e| Error::StateFile { reason: format!("{name}: {e}") })
             })
             .collect::<Result<Vec<_>>>()?;
-        safetensors::serialize(views, Some(info)).map_err(|e| Error::StateFile { reason: e.to_string() })
+        let mut bytes = safetensors::serialize(views, Some(info))
+            .map_err(|e| Error::StateFile { reason: e.to_string() })?;
+        sort_header(&mut bytes)?;
+        Ok(bytes)
     }
 
     /// Writes the optimizer's whole state (configuration, counters, scheduler, every
