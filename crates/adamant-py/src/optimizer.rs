@@ -30,6 +30,13 @@ pub fn dtype_named(name: &str) -> PyResult<DType> {
     }
 }
 
+/// A thread count from Python: a negative one is refused with the value, as a value out of
+/// range (not Python's `OverflowError` for an unsigned argument).
+pub fn thread_count(threads: i64) -> PyResult<usize> {
+    usize::try_from(threads)
+        .map_err(|_| refused(format!("threads = {threads}: must be 0 (the caller's pool) or more")))
+}
+
 /// Runs `f` on `inner` on `pool`, or on the caller's thread pool without one.
 pub fn on_pool<R: Send>(
     pool: &Option<rayon::ThreadPool>,
@@ -48,7 +55,7 @@ impl Optimizer {
     /// the JSON object `config_json`; `threads` > 0 gives it a pool of its own.
     #[new]
     #[pyo3(signature = (name, config_json, threads = 0))]
-    fn new(name: &str, config_json: &str, threads: usize) -> PyResult<Self> {
+    fn new(name: &str, config_json: &str, threads: i64) -> PyResult<Self> {
         let config: serde_json::Value =
             serde_json::from_str(config_json).map_err(|e| refused(format!("configuration: {e}")))?;
         let inner = adamant::create(name, &config).map_err(to_py)?;
@@ -76,7 +83,8 @@ impl Optimizer {
     }
 
     /// Runs steps on `threads` threads of its own (1 to 1024), or with 0 on the caller's pool.
-    fn set_threads(&mut self, threads: usize) -> PyResult<()> {
+    fn set_threads(&mut self, threads: i64) -> PyResult<()> {
+        let threads = thread_count(threads)?;
         if threads > adamant::Updater::MAX_THREADS {
             return Err(refused(format!("threads = {threads}: at most {}", adamant::Updater::MAX_THREADS)));
         }

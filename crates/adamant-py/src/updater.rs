@@ -135,8 +135,8 @@ impl Updater {
     }
 
     /// Runs steps on `threads` threads of its own (1 to 1024), or with 0 on the caller's pool.
-    fn set_threads(&mut self, threads: usize) -> PyResult<()> {
-        self.inner.set_threads(threads).map_err(to_py)
+    fn set_threads(&mut self, threads: i64) -> PyResult<()> {
+        self.inner.set_threads(crate::optimizer::thread_count(threads)?).map_err(to_py)
     }
 
     /// Steps a batch of numpy arrays in place: `[(index, weight, grad), ...]`, a row-sparse

@@ -195,5 +195,10 @@ def test_an_updater_keeps_the_optimizers_thread_count_and_can_change_it() -> Non
     weights = fresh()
     updater.update(batch(0, weights))
     assert (weights[0] != 1).any()
+    for bad in (5000, -1):
+        with pytest.raises(adamant.AdamantError, match="threads"):
+            updater.set_threads(bad)
+        with pytest.raises(adamant.AdamantError, match="threads"):
+            opt.set_threads(bad)
     with pytest.raises(adamant.AdamantError, match="threads"):
-        updater.set_threads(5000)
+        adamant.create("adam", threads=-2)

@@ -685,6 +685,7 @@ def clip_grad_norm_(parameters: Any, max_norm: float, *, process_group: Any = No
     gradients are all-reduced (summed) before the square root, so every process clips by the
     same factor. Scales the gradients in place by ``max_norm / (norm + 1e-6)`` when that is
     below 1; returns the norm (a float64 tensor). A sparse gradient counts its coalesced values.
+    The L2 norm only (PyTorch's ``norm_type=2``); there is no ``norm_type`` or ``foreach``.
 
     Raises :class:`adamant.AdamantError` for a ``max_norm`` that is NaN or not above 0, and when
     the norm is not finite and ``error_if_nonfinite`` (then nothing is scaled); otherwise such a
