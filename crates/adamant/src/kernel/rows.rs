@@ -202,24 +202,39 @@ fn sorted_order(indices: &[i64], buffers: &mut spare::Buffers) {
     radix_sort_by_row(indices, max_row, order, &mut buffers.sorting);
 }
 
-/// Bits of the row sorted per pass: a pass counts into `2^RADIX_BITS` buckets on the stack.
-const RADIX_BITS: u32 = 11;
+/// The most bits of the row sorted per pass: a pass counts into up to `2^MAX_RADIX_BITS`
+/// buckets on the stack (16 KiB, within the L1 cache).
+const MAX_RADIX_BITS: u32 = 12;
 
 /// Sorts `order` (positions into `indices`, in increasing order) by row, keeping positions of
-/// equal rows in order: a least-significant-digit radix sort, [`RADIX_BITS`] bits of the row
-/// per pass, as many passes as `max_row` has digits (two for a table of 4M rows). Each pass is
-/// a stable counting sort, so the order of appearance survives; it costs two reads of the list
-/// per pass, where a comparison sort of 4,096 ids takes a good part of a lazy step.
+/// equal rows in order: a least-significant-digit radix sort, as few passes as `max_row`'s
+/// digits allow at [`MAX_RADIX_BITS`] bits each, the bits shared evenly between them (two
+/// passes for a table of up to 16M rows). Each pass is a stable counting sort, so the order of
+/// appearance survives; it costs two reads of the list per pass, where a comparison sort of
+/// 4,096 ids takes a good part of a lazy step.
 fn radix_sort_by_row(indices: &[i64], max_row: u64, order: &mut Vec<usize>, other: &mut Vec<usize>) {
-    const BUCKETS: usize = 1 << RADIX_BITS;
+    if u32::try_from(order.len()).is_err() {
+        // Beyond the counters' range (4G listed rows): a stable comparison sort.
+        order.sort_by_key(|&position| indices[position]);
+        return;
+    }
     let bits = u64::BITS - max_row.leading_zeros();
+    let passes = bits.div_ceil(MAX_RADIX_BITS);
+    if passes == 0 {
+        // Every row is 0: already in order of appearance.
+        return;
+    }
+    let digit_bits = bits.div_ceil(passes);
+    let mask = (1usize << digit_bits) - 1;
     // Every pass writes every position of `other`, then swaps it with `order`.
     other.clear();
     other.resize(order.len(), 0);
-    let mut shift = 0;
-    while shift < bits {
-        let digit = |position: usize| (indices[position] as u64 >> shift) as usize & (BUCKETS - 1);
-        let mut starts = [0usize; BUCKETS];
+    let mut starts = [0u32; 1 << MAX_RADIX_BITS];
+    for pass in 0..passes {
+        let shift = pass * digit_bits;
+        let digit = |position: usize| (indices[position] as u64 >> shift) as usize & mask;
+        let starts = &mut starts[..=mask];
+        starts.fill(0);
         for &position in order.iter() {
             starts[digit(position)] += 1;
         }
@@ -229,11 +244,10 @@ fn radix_sort_by_row(indices: &[i64], max_row: u64, order: &mut Vec<usize>, othe
         }
         for &position in order.iter() {
             let bucket = &mut starts[digit(position)];
-            other[*bucket] = position;
+            other[*bucket as usize] = position;
             *bucket += 1;
         }
         std::mem::swap(order, other);
-        shift += RADIX_BITS;
     }
 }
 
@@ -298,7 +312,7 @@ mod tests {
 
     #[test]
     fn the_radix_sort_orders_by_row_and_keeps_repeats_in_order_for_every_digit_count() {
-        for max_row in [0i64, 1, 2047, 2048, 1 << 22, (1 << 40) + 5, i64::MAX] {
+        for max_row in [0i64, 1, 2047, 2048, 4095, 1 << 22, 8_000_000, (1 << 40) + 5, i64::MAX] {
             let mut x = 0x2545_f491_4f6c_dd1du64;
             let indices: Vec<i64> = (0..3000)
                 .map(|_| {
