@@ -2,6 +2,8 @@
 //! boundary, run the halves with `rayon::join`, until a piece is small. Elements are
 //! independent, so the result is the same bits for every thread count and every split.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use super::element::Element;
 use super::rows::{CoalescedRows, Source};
 use super::target::Target;
@@ -9,6 +11,9 @@ use super::Loop;
 
 /// Pieces smaller than this many elements are not split further (64 KiB per float32 array).
 pub const GRAIN: usize = 16 * 1024;
+
+/// Rows asked for between two looks at whether the sort has ended.
+const FETCH_CHECK: usize = 4;
 
 /// How many rows ahead a lazy update prefetches.
 const PREFETCH_AHEAD: usize = 4;
@@ -35,6 +40,39 @@ pub fn dense<G: Element, T: Target<G>>(mut target: T, g: &[G], l: Loop) {
     let (a, b) = target.split_at(mid);
     let (ga, gb) = g.split_at(mid);
     rayon::join(|| dense(a, ga, l), || dense(b, gb, l));
+}
+
+/// Coalesces `indices` (each a row of `target`, checked by the caller) with their gradient
+/// rows `g`, while another thread asks for the listed rows of `target`: sorting the ids is
+/// sequential, and a lazy update waits on scattered rows of a large table, so the rows come
+/// into the shared cache while the sort runs. Fetching stops when the sort ends; on one
+/// thread it does not start.
+pub fn coalesce_fetching<'a, G: Element, T: Target<G>>(
+    target: &T,
+    indices: &[i64],
+    g: &'a [G],
+    row_len: usize,
+) -> CoalescedRows<'a, G> {
+    let sorted = AtomicBool::new(false);
+    let (rows, ()) = rayon::join(
+        || {
+            let rows = CoalescedRows::new(indices, g, row_len);
+            sorted.store(true, Ordering::Relaxed);
+            rows
+        },
+        || {
+            for ids in indices.chunks(FETCH_CHECK) {
+                if sorted.load(Ordering::Relaxed) {
+                    return;
+                }
+                for &row in ids {
+                    let row = row as usize;
+                    target.prefetch(row * row_len..(row + 1) * row_len);
+                }
+            }
+        },
+    );
+    rows
 }
 
 /// The lazy update of `target` with `rows`: only the listed rows change.

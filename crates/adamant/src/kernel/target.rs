@@ -14,7 +14,7 @@ use super::{Loop, Real};
 ///
 /// Dense updates run one span over everything; row-sparse updates run one span per row.
 /// A target splits into two disjoint targets, which is how work is shared between threads.
-pub trait Target<G: Element>: Send + Sized {
+pub trait Target<G: Element>: Send + Sync + Sized {
     /// Elements in the weight.
     fn len(&self) -> usize;
 

@@ -103,8 +103,11 @@ fn half<H: Half + Load<PerOp<H>>, F: Factory<K>, const K: usize>(
 /// One tensor's update; `sparse` is `None` for a dense gradient. The reference runs on the
 /// calling thread; the fused loop shares the tensor between threads.
 fn run<G: Element>(mut target: impl Target<G>, g: &[G], sparse: Option<Sparse<'_>>, l: Loop) {
-    let rows = sparse.as_ref().map(|s| CoalescedRows::new(s.rows, g, s.row_len));
-    let lazy = sparse.is_some_and(|s| s.lazy);
+    let lazy = sparse.as_ref().is_some_and(|s| s.lazy);
+    let rows = sparse.as_ref().map(|s| match l {
+        Loop::Fused if lazy => parallel::coalesce_fetching(&target, s.rows, g, s.row_len),
+        _ => CoalescedRows::new(s.rows, g, s.row_len),
+    });
     match (l, rows) {
         (Loop::Reference, None) => {
             let len = target.len();
