@@ -274,12 +274,12 @@ impl State {
         self.arrays.iter().map(|(n, b)| (*n, b.as_ref()))
     }
 
-    /// The arrays borrowed, to step.
     /// Checks that this state was made for `param`'s weight (its shape and dtype).
     pub(crate) fn check_made_for(&self, param: &Param<'_>) -> Result<()> {
         check_made_for(self.shape.as_slice(), self.dtype, param)
     }
 
+    /// The arrays borrowed, to step.
     pub(crate) fn as_mut(&mut self) -> StateMut<'_> {
         let mut state =
             StateMut { made_for: Some((self.shape.as_slice(), self.dtype)), ..StateMut::default() };
