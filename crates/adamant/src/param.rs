@@ -165,6 +165,22 @@ impl<'a> Param<'a> {
         Ok(())
     }
 
+    /// Whether this is a dense parameter that [`Param::check`] accepts, decided without building
+    /// an error (a batch's common case; `check` says what is wrong otherwise).
+    #[inline]
+    pub(crate) fn is_plain_dense(&self) -> bool {
+        let (shape, w) = (self.weight.shape, &self.weight.data);
+        match (&self.grad, shape_len(shape), self.weight_rows) {
+            (Grad::Dense(g), Some(len), None) => {
+                w.len() == len
+                    && g.data.len() == len
+                    && g.data.dtype() == w.dtype()
+                    && same_shape(g.shape, shape)
+            }
+            _ => false,
+        }
+    }
+
     /// Elements per row of the weight (`shape[1..].product()`; 1 for a scalar). Meaningful
     /// after [`Param::check`], which refuses shapes whose product overflows.
     pub(crate) fn row_len(&self) -> usize {

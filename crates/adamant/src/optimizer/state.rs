@@ -54,6 +54,27 @@ impl Layout {
         self.len() == 0
     }
 
+    /// Whether `state` has this layout's arrays, each of `len` elements: what
+    /// [`Layout::check`] accepts, decided without building an error (a batch's common case).
+    #[inline]
+    pub(crate) fn fits(&self, len: usize, state: &StateMut<'_>) -> bool {
+        let rule_arrays = self.arrays.len();
+        (0..MAX_ARRAYS).all(|position| match (&state.arrays[position], position < self.len()) {
+            (None, false) => true,
+            (Some(array), true) => {
+                let (name, dtype) = match self.arrays.get(position) {
+                    Some(&name) => (name, self.dtype),
+                    None => (MASTER, DType::F32),
+                };
+                debug_assert!(position < rule_arrays || name == MASTER);
+                array.dtype() == dtype
+                    && array.len() == len
+                    && state.names[position].is_none_or(|given| given == name)
+            }
+            _ => false,
+        })
+    }
+
     /// Checks that `state` has this layout's arrays, each of `len` elements, for parameter
     /// `index`.
     pub(crate) fn check(&self, index: usize, len: usize, state: &StateMut<'_>) -> Result<()> {
@@ -166,6 +187,15 @@ impl<'a> StateMut<'a> {
     /// The arrays, in order, to change in place.
     pub fn arrays_mut(&mut self) -> impl Iterator<Item = &mut DataMut<'a>> {
         self.arrays.iter_mut().map_while(Option::as_mut)
+    }
+
+    /// Whether this state was made for `param`'s weight, where known: what
+    /// [`StateMut::check_made_for`] accepts, without building an error.
+    #[inline]
+    pub(crate) fn is_made_for(&self, param: &Param<'_>) -> bool {
+        self.made_for.is_none_or(|(shape, dtype)| {
+            dtype == param.weight.data.dtype() && same_shape(shape, param.weight.shape)
+        })
     }
 
     /// Checks that this state was made for `param`'s weight (its shape and dtype), where known.
@@ -289,5 +319,96 @@ impl State {
             (*slot, *name) = (Some(buffer.as_mut()), Some(*array_name));
         }
         state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DataMut, Grad, TensorMut, TensorRef};
+
+    /// The full checks of a dense parameter with its state, and the fast ones a batch runs first.
+    fn full_and_fast(param: &Param<'_>, state: &StateMut<'_>, layout: &Layout) -> (bool, bool) {
+        let len = param.weight.data.len();
+        let full = param
+            .check()
+            .and_then(|()| state.check_made_for(param))
+            .and_then(|()| layout.check(0, len, state));
+        let fast = param.is_plain_dense() && state.is_made_for(param) && layout.fits(len, state);
+        (full.is_ok(), fast)
+    }
+
+    fn arrays<'a>(x: &'a mut [f32], y: &'a mut [f32]) -> StateMut<'a> {
+        StateMut::new([DataMut::F32(x), DataMut::F32(y)]).unwrap()
+    }
+
+    fn named<'a>(names: [&'static str; 2], x: &'a mut [f32], y: &'a mut [f32]) -> StateMut<'a> {
+        StateMut::named([(names[0], DataMut::F32(x)), (names[1], DataMut::F32(y))]).unwrap()
+    }
+
+    fn dense<'a>(
+        w: &'a mut [f32],
+        shape: &'a [usize],
+        grad_shape: &'a [usize],
+        grad: &'a [f32],
+    ) -> Param<'a> {
+        Param::new(0, TensorMut::new(shape, w), Grad::Dense(TensorRef::new(grad_shape, grad)))
+    }
+
+    #[test]
+    fn the_fast_checks_accept_a_dense_parameter_exactly_when_the_full_checks_do() {
+        let layout = Layout::new(&["mean", "var"], DType::F32, false);
+        let (square, row, overflow) = ([2usize, 2], [1usize, 4], [usize::MAX, 2]);
+        let mut owned = State::new(&layout, &square, DataRef::F32(&[0.0; 4]));
+        let mut w = [1.0f32; 4];
+        let (g, g64, g3) = ([0.5f32; 4], [0.5f64; 4], [0.5f32; 3]);
+        let (mut a, mut b, mut c, mut short, mut wide) =
+            ([0f32; 4], [0f32; 4], [0f32; 4], [0f32; 3], [0f64; 4]);
+        let mut cases = 0;
+        // Whether the full checks accept, and whether the fast ones do: never without the full.
+        let mut expect = |param: Param<'_>, state: StateMut<'_>, full: bool, fast: bool| {
+            assert_eq!(full_and_fast(&param, &state, &layout), (full, fast), "case {cases}");
+            cases += 1;
+        };
+        expect(Param::dense(0, &square, &mut w, &g), arrays(&mut a, &mut b), true, true);
+        // The weight or the gradient not as long as the shape, the gradient's dtype or shape; a
+        // weight in row-sparse storage and a row-sparse gradient, which only the full checks take.
+        expect(Param::dense(0, &overflow, &mut w, &g), arrays(&mut a, &mut b), false, false);
+        expect(Param::dense(0, &[3], &mut w, &g), arrays(&mut a, &mut b), false, false);
+        expect(dense(&mut w, &square, &square, &g3), arrays(&mut a, &mut b), false, false);
+        let f64_grad = Grad::Dense(TensorRef::new(&square, &g64));
+        expect(
+            Param::new(0, TensorMut::new(&square, &mut w), f64_grad),
+            arrays(&mut a, &mut b),
+            false,
+            false,
+        );
+        expect(dense(&mut w, &square, &row, &g), arrays(&mut a, &mut b), false, false);
+        expect(
+            Param::dense(0, &square, &mut w, &g).with_weight_rows(&[0, 1]),
+            arrays(&mut a, &mut b),
+            true,
+            false,
+        );
+        expect(Param::row_sparse(0, &square, &mut w, &[1], &g[..2]), arrays(&mut a, &mut b), true, false);
+        // The state: too few or too many arrays, one short, one of another dtype, misnamed.
+        expect(
+            Param::dense(0, &square, &mut w, &g),
+            StateMut::new([DataMut::F32(&mut a)]).unwrap(),
+            false,
+            false,
+        );
+        let three =
+            StateMut::new([DataMut::F32(&mut a), DataMut::F32(&mut b), DataMut::F32(&mut c)]).unwrap();
+        expect(Param::dense(0, &square, &mut w, &g), three, false, false);
+        expect(Param::dense(0, &square, &mut w, &g), arrays(&mut a, &mut short), false, false);
+        let f64_var = StateMut::new([DataMut::F32(&mut a), DataMut::F64(&mut wide)]).unwrap();
+        expect(Param::dense(0, &square, &mut w, &g), f64_var, false, false);
+        expect(Param::dense(0, &square, &mut w, &g), named(["mean", "var"], &mut a, &mut b), true, true);
+        expect(Param::dense(0, &square, &mut w, &g), named(["var", "mean"], &mut a, &mut b), false, false);
+        // An owned state made for this weight, and for a weight of another shape.
+        expect(Param::dense(0, &square, &mut w, &g), owned.as_mut(), true, true);
+        expect(Param::dense(0, &row, &mut w, &g), owned.as_mut(), false, false);
+        assert_eq!(cases, 16);
     }
 }
