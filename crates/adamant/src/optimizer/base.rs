@@ -2,6 +2,7 @@
 //! per-index update counters (MXNet's `Optimizer` base class).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::index_map::IndexTable;
@@ -33,7 +34,9 @@ pub(crate) struct Journal {
 /// ```
 #[derive(Debug, Clone)]
 pub struct OptimizerBase {
-    config: OptimizerConfig,
+    /// Shared, so that a batch is checked against it on some threads while it is counted on
+    /// another.
+    config: Arc<OptimizerConfig>,
     /// The rate used when there is no scheduler.
     lr: f64,
     /// The live scheduler (its state advances with `num_update`).
@@ -57,13 +60,18 @@ impl OptimizerBase {
             scheduler,
             counts: IndexTable::default(),
             num_update: config.begin_num_update,
-            config,
+            config: Arc::new(config),
         })
     }
 
     /// The configuration it was built with.
     pub fn config(&self) -> &OptimizerConfig {
         &self.config
+    }
+
+    /// The configuration, shared: it stays as it is while this base counts a batch.
+    pub(crate) fn shared_config(&self) -> Arc<OptimizerConfig> {
+        Arc::clone(&self.config)
     }
 
     /// The largest update count of any index.
@@ -108,13 +116,13 @@ impl OptimizerBase {
 
     /// Sets `rescale_grad` (the optimizer has checked it).
     pub(crate) fn set_rescale_grad(&mut self, rescale_grad: f64) {
-        self.config.rescale_grad = rescale_grad;
+        Arc::make_mut(&mut self.config).rescale_grad = rescale_grad;
     }
 
     /// Replaces the configuration's decay and multipliers (the optimizer has checked `config`,
     /// which differs from the current one in nothing else).
     pub(crate) fn set_config(&mut self, config: OptimizerConfig) {
-        self.config = config;
+        self.config = Arc::new(config);
     }
 
     /// Replaces the scheduler, or with `None` fixes the rate at the current one; counters stay.
@@ -123,14 +131,16 @@ impl OptimizerBase {
     pub(crate) fn set_lr_scheduler(&mut self, scheduler: Option<LrScheduler>) {
         match scheduler {
             Some(s) => {
-                self.config.learning_rate = None;
-                self.config.lr_scheduler = Some(s.clone());
+                let config = Arc::make_mut(&mut self.config);
+                config.learning_rate = None;
+                config.lr_scheduler = Some(s.clone());
                 self.scheduler = Some(s);
             }
             None => {
                 self.lr = self.learning_rate();
-                self.config.learning_rate = Some(self.lr);
-                (self.config.lr_scheduler, self.scheduler) = (None, None);
+                let config = Arc::make_mut(&mut self.config);
+                config.learning_rate = Some(self.lr);
+                (config.lr_scheduler, self.scheduler) = (None, None);
             }
         }
     }

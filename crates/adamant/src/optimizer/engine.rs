@@ -83,13 +83,28 @@ impl<A: Algorithm> Engine<A> {
         if let Some(given) = given.filter(|g| g.len() != params.len()) {
             return Err(Error::StateCount { params: params.len(), states: given.len() });
         }
-        let this = &*self;
-        let checks = params.par_iter().zip(states.par_iter());
-        checks.try_for_each(|(param, state)| this.check_with_state(param, state))?;
         match given {
-            Some(given) => self.plan_given(params, given),
-            None => self.plan(params),
+            Some(given) => {
+                check_all(&self.algo, self.base.config(), params, states)?;
+                self.plan_given(params, given)
+            }
+            None => self.counted_while_checked(params, states),
         }
+    }
+
+    /// Counts the batch on one thread while the others check it: counting follows batch order,
+    /// one parameter after the other, while the checks share out, and a batch of many small
+    /// tensors spends about as long on each. A batch that either refuses is counted back, and
+    /// a refusal by the checks is the one reported, as when they ran first.
+    fn counted_while_checked(&mut self, params: &[Param<'_>], states: &[StateMut<'_>]) -> Result<()> {
+        let (rule, config) = (self.algo.clone(), self.base.shared_config());
+        let (planned, checked) =
+            rayon::join(|| self.plan(params), || check_all(&rule, &config, params, states));
+        if checked.is_err() && planned.is_ok() {
+            self.base.undo(&self.journal);
+            self.algo = rule;
+        }
+        checked.and(planned)
     }
 
     /// Checks the batch, plans its steps, and runs every parameter through its rule in one pass.
@@ -140,18 +155,6 @@ impl<A: Algorithm> Engine<A> {
         self.algo.validate(&config)?;
         self.base.set_config(config);
         Ok(())
-    }
-
-    fn check_with_state(&self, param: &Param<'_>, state: &StateMut<'_>) -> Result<()> {
-        let layout = self.layout(param.weight.data.dtype());
-        // A batch of many small tensors spends as long checking them as updating them: the
-        // common case is decided without building errors, the rest says what is wrong.
-        if param.is_plain_dense() && state.is_made_for(param) && layout.fits(param.weight.data.len(), state) {
-            return self.algo.check(param, self.base.config());
-        }
-        self.check(param)?;
-        state.check_made_for(param)?;
-        layout.check(param.index, param.weight.data.len(), state)
     }
 
     /// Counts every parameter's update and computes the scalars of its step, in batch order
@@ -261,6 +264,35 @@ impl<A: Algorithm> Engine<A> {
         self.last_step = Some((key, position));
         Ok(position)
     }
+}
+
+/// Checks every parameter of a batch with its state, for the rule `algo` under `config`.
+fn check_all<A: Algorithm>(
+    algo: &A,
+    config: &OptimizerConfig,
+    params: &[Param<'_>],
+    states: &[StateMut<'_>],
+) -> Result<()> {
+    let checks = params.par_iter().zip(states.par_iter());
+    checks.try_for_each(|(param, state)| check_with_state(algo, config, param, state))
+}
+
+fn check_with_state<A: Algorithm>(
+    algo: &A,
+    config: &OptimizerConfig,
+    param: &Param<'_>,
+    state: &StateMut<'_>,
+) -> Result<()> {
+    let layout = algo.layout(param.weight.data.dtype(), config);
+    // A batch of many small tensors spends as long checking them as updating them: the common
+    // case is decided without building errors, the rest says what is wrong.
+    if param.is_plain_dense() && state.is_made_for(param) && layout.fits(param.weight.data.len(), state) {
+        return algo.check(param, config);
+    }
+    param.check()?;
+    algo.check(param, config)?;
+    state.check_made_for(param)?;
+    layout.check(param.index, param.weight.data.len(), state)
 }
 
 /// Elements up to which a tensor's update is short enough to ask for the next tensor's memory
@@ -405,9 +437,14 @@ mod tests {
             weights.iter_mut().enumerate().map(|(i, w)| Param::dense(i, &[1], w, &grad)).collect();
         let mut states: Vec<StateMut<'_>> =
             states.iter_mut().map(|s| StateMut::new(s.iter_mut().map(Buffer::as_mut)).unwrap()).collect();
-        PARSES.with(|p| p.set(0));
-        adam.update(&mut params, &mut states).unwrap();
-        PARSES.with(|p| p.get())
+        // The count is per thread, and a batch is planned on a thread of the pool: a pool of one
+        // plans it on the thread that reads the count.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        pool.install(|| {
+            PARSES.with(|p| p.set(0));
+            adam.update(&mut params, &mut states).unwrap();
+            PARSES.with(|p| p.get())
+        })
     }
 
     #[test]
