@@ -219,9 +219,12 @@ impl OptimizerBase {
     /// Counts one more update of `index` and returns its count `t` (MXNet's `_update_count`),
     /// noting the count it had in `journal`.
     pub(crate) fn count_update(&mut self, index: usize, journal: &mut Journal) -> u64 {
-        journal.counts.push((index, self.counts.get(index).copied()));
-        let begin = self.config.begin_num_update;
-        let count = self.counts.get_or_insert_with(index, || begin);
+        let (begin, mut fresh) = (self.config.begin_num_update, false);
+        let count = self.counts.get_or_insert_with(index, || {
+            fresh = true;
+            begin
+        });
+        journal.counts.push((index, (!fresh).then_some(*count)));
         *count = count.saturating_add(1);
         self.num_update = self.num_update.max(*count);
         *count

@@ -204,10 +204,17 @@ impl OptimizerConfig {
         self.param_idx2name.get(&index).map(String::as_str)
     }
 
+    /// The multiplier of `index` in `m`. Its name is looked up only where `m` keys some
+    /// multiplier by name: Gluon names every parameter, and a batch looks up every one twice.
+    fn multiplier(&self, m: &Multipliers, index: usize) -> Option<f64> {
+        let name = if m.by_name.is_empty() { None } else { self.name(index) };
+        m.get(index, name)
+    }
+
     /// The learning rate of `index` given the base rate (MXNet's `_get_lr`: the multiplier by
     /// index, else by name).
     pub fn lr_for(&self, index: usize, base_lr: f64) -> f64 {
-        match self.lr_mult.get(index, self.name(index)) {
+        match self.multiplier(&self.lr_mult, index) {
             Some(mult) => base_lr * mult,
             None => base_lr,
         }
@@ -215,7 +222,7 @@ impl OptimizerConfig {
 
     /// The weight decay of `index` (MXNet's `_get_wd`).
     pub fn wd_for(&self, index: usize) -> f64 {
-        match self.wd_mult.get(index, self.name(index)) {
+        match self.multiplier(&self.wd_mult, index) {
             Some(mult) => self.wd * mult,
             None => self.wd,
         }
