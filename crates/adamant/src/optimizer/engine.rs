@@ -277,6 +277,8 @@ fn check_all<A: Algorithm>(
     checks.try_for_each(|(param, state)| check_with_state(algo, config, param, state))
 }
 
+/// Checks `param` with its `state`: the parameter itself, what the rule refuses of it, and the
+/// state's arrays against the rule's layout.
 fn check_with_state<A: Algorithm>(
     algo: &A,
     config: &OptimizerConfig,
