@@ -94,17 +94,20 @@ impl<A: Algorithm> Engine<A> {
 
     /// Counts the batch on one thread while the others check it: counting follows batch order,
     /// one parameter after the other, while the checks share out, and a batch of many small
-    /// tensors spends about as long on each. A batch that either refuses is counted back, and
-    /// a refusal by the checks is the one reported, as when they ran first.
+    /// tensors spends about as long on each. A batch that either refuses is counted back (and
+    /// the rule's scalars, Nadam's schedule, put back), and a refusal by the checks is the one
+    /// reported, as when they ran first.
     fn counted_while_checked(&mut self, params: &[Param<'_>], states: &[StateMut<'_>]) -> Result<()> {
+        // The rule as it was: the checks read it while planning changes the original.
         let (rule, config) = (self.algo.clone(), self.base.shared_config());
         let (planned, checked) =
             rayon::join(|| self.plan(params), || check_all(&rule, &config, params, states));
-        if checked.is_err() && planned.is_ok() {
+        let outcome = checked.and(planned);
+        if outcome.is_err() {
             self.base.undo(&self.journal);
             self.algo = rule;
         }
-        checked.and(planned)
+        outcome
     }
 
     /// Checks the batch, plans its steps, and runs every parameter through its rule in one pass.
@@ -158,14 +161,13 @@ impl<A: Algorithm> Engine<A> {
     }
 
     /// Counts every parameter's update and computes the scalars of its step, in batch order
-    /// (counting and the scheduler follow it). A scalar that is degenerate as the kernel reads
-    /// it refuses the batch: the counting is undone and nothing has changed.
+    /// (counting and the scheduler follow it), noting in the journal what it changed. A scalar
+    /// that is degenerate as the kernel reads it refuses the batch; the caller undoes the
+    /// counting ([`Engine::counted_while_checked`]).
     fn plan(&mut self, params: &[Param<'_>]) -> Result<()> {
         self.reset_plan();
         let mut journal = std::mem::take(&mut self.journal);
         self.base.begin_counting(&mut journal);
-        // Planning computes the steps' scalars, which a rule may keep (Nadam's schedule).
-        let rule = self.algo.clone();
         let mut planned = Ok(());
         self.batch = self.batch.wrapping_add(1);
         for param in params {
@@ -181,10 +183,6 @@ impl<A: Algorithm> Engine<A> {
                     break;
                 }
             }
-        }
-        if planned.is_err() {
-            self.base.undo(&journal);
-            self.algo = rule;
         }
         self.journal = journal;
         planned
