@@ -275,6 +275,12 @@ fn check_all<A: Algorithm>(
     checks.try_for_each(|(param, state)| check_with_state(algo, config, param, state))
 }
 
+/// Checks `param` itself and what the rule `algo` refuses of it.
+fn check_param<A: Algorithm>(algo: &A, config: &OptimizerConfig, param: &Param<'_>) -> Result<()> {
+    param.check()?;
+    algo.check(param, config)
+}
+
 /// Checks `param` with its `state`: the parameter itself, what the rule refuses of it, and the
 /// state's arrays against the rule's layout.
 fn check_with_state<A: Algorithm>(
@@ -289,8 +295,7 @@ fn check_with_state<A: Algorithm>(
     if param.is_plain_dense() && state.is_made_for(param) && layout.fits(param.weight.data.len(), state) {
         return algo.check(param, config);
     }
-    param.check()?;
-    algo.check(param, config)?;
+    check_param(algo, config, param)?;
     state.check_made_for(param)?;
     layout.check(param.index, param.weight.data.len(), state)
 }
@@ -343,8 +348,7 @@ impl<A: Algorithm> Optimizer for Engine<A> {
     }
 
     fn check(&self, param: &Param<'_>) -> Result<()> {
-        param.check()?;
-        self.algo.check(param, self.base.config())
+        check_param(&self.algo, self.base.config(), param)
     }
 
     fn update(&mut self, params: &mut [Param<'_>], states: &mut [StateMut<'_>]) -> Result<()> {

@@ -54,20 +54,22 @@ impl Layout {
         self.len() == 0
     }
 
+    /// Every array's name and dtype, in order: the rule's arrays in the layout's dtype, then the
+    /// float32 master copy.
+    fn expected(&self) -> impl Iterator<Item = (&'static str, DType)> + '_ {
+        let master = self.master.then_some((MASTER, DType::F32));
+        self.arrays.iter().map(|&name| (name, self.dtype)).chain(master)
+    }
+
     /// Whether `state` has this layout's arrays, each of `len` elements: what
     /// [`Layout::check`] accepts, decided without building an error (a batch's common case).
     #[inline]
     pub(crate) fn fits(&self, len: usize, state: &StateMut<'_>) -> bool {
-        (0..MAX_ARRAYS).all(|position| match (&state.arrays[position], position < self.len()) {
-            (None, false) => true,
-            (Some(array), true) => {
-                let (name, dtype) = match self.arrays.get(position) {
-                    Some(&name) => (name, self.dtype),
-                    None => (MASTER, DType::F32),
-                };
-                array.dtype() == dtype
-                    && array.len() == len
-                    && state.names[position].is_none_or(|given| given == name)
+        let mut expected = self.expected();
+        state.arrays.iter().zip(&state.names).all(|(array, given)| match (array, expected.next()) {
+            (None, None) => true,
+            (Some(array), Some((name, dtype))) => {
+                array.dtype() == dtype && array.len() == len && given.is_none_or(|given| given == name)
             }
             _ => false,
         })
@@ -79,12 +81,11 @@ impl Layout {
         if state.len() != self.len() {
             return Err(Error::StateArrays { index, expected: self.names().collect(), given: state.len() });
         }
-        for (position, (name, array)) in self.names().zip(state.arrays()).enumerate() {
+        for (position, ((name, dtype), array)) in self.expected().zip(state.arrays()).enumerate() {
             if let Some(given) = state.names[position].filter(|&given| given != name) {
                 let given = given.to_string();
                 return Err(Error::StateArrayName { index, position, expected: name, given });
             }
-            let dtype = if name == MASTER { DType::F32 } else { self.dtype };
             if array.dtype() != dtype || array.len() != len {
                 return Err(Error::StateArray {
                     index,
@@ -191,9 +192,7 @@ impl<'a> StateMut<'a> {
     /// [`StateMut::check_made_for`] accepts, without building an error.
     #[inline]
     pub(crate) fn is_made_for(&self, param: &Param<'_>) -> bool {
-        self.made_for.is_none_or(|(shape, dtype)| {
-            dtype == param.weight.data.dtype() && same_shape(shape, param.weight.shape)
-        })
+        self.made_for.is_none_or(|(shape, dtype)| belongs(shape, dtype, param))
     }
 
     /// Checks that this state was made for `param`'s weight (its shape and dtype), where known.
@@ -205,12 +204,17 @@ impl<'a> StateMut<'a> {
     }
 }
 
+/// Whether a state made for a weight of `shape` and `dtype` belongs to `param`'s weight.
+fn belongs(shape: &[usize], dtype: DType, param: &Param<'_>) -> bool {
+    dtype == param.weight.data.dtype() && same_shape(shape, param.weight.shape)
+}
+
 /// Checks that a state made for a weight of `shape` and `dtype` belongs to `param`'s weight.
 fn check_made_for(shape: &[usize], dtype: DType, param: &Param<'_>) -> Result<()> {
-    let weight = &param.weight;
-    if same_shape(shape, weight.shape) && dtype == weight.data.dtype() {
+    if belongs(shape, dtype, param) {
         return Ok(());
     }
+    let weight = &param.weight;
     Err(Error::StateMismatch {
         index: param.index,
         weight: weight.shape.to_vec(),
