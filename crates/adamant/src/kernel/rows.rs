@@ -41,15 +41,13 @@ impl<'a, T: Element> CoalescedRows<'a, T> {
         debug_assert!(indices.iter().all(|&r| r >= 0) && values.len() == indices.len() * row_len);
         let mut buffers = spare::SPARE.take(indices.len());
         sorted_order(indices, &mut buffers);
-        let spare::Buffers { order, rows, .. } = &mut buffers;
-        let mut start = 0;
-        while start < order.len() {
-            let row = indices[order[start]];
-            let end = start + order[start..].iter().take_while(|&&i| indices[i] == row).count();
-            let source =
-                if end - start == 1 { Source::Given(order[start]) } else { Source::Repeated(start, end) };
-            rows.push((row as usize, source));
-            start = end;
+        let spare::Buffers { order, keys, sorting, rows } = &mut buffers;
+        sorting.resize(order.len(), 0);
+        // The sort's keys hold each row beside its position; without a sort, `indices` does.
+        if keys.is_empty() {
+            coalesce_runs(order, sorting, rows, |i| indices[order[i]] as u64);
+        } else {
+            coalesce_runs(order, sorting, rows, |i| keys[i] >> 32);
         }
         CoalescedRows { values, row_len, buffers }
     }
@@ -154,35 +152,38 @@ mod spare {
     use super::super::spare::{Reusable, Spare};
     use super::Source;
 
-    /// What coalescing needs: positions ordered by row, the sort's other half, the distinct
-    /// rows.
+    /// What coalescing needs: positions ordered by row, the sort's keys and their other half,
+    /// the distinct rows.
     #[derive(Debug, Default)]
     pub struct Buffers {
         pub order: Vec<usize>,
-        pub sorting: Vec<usize>,
+        pub keys: Vec<u64>,
+        pub sorting: Vec<u64>,
         pub rows: Vec<(usize, Source)>,
     }
 
     impl Reusable for Buffers {
         fn capacity(&self) -> usize {
-            self.order.capacity().min(self.sorting.capacity()).min(self.rows.capacity())
+            let sorting = self.keys.capacity().min(self.sorting.capacity());
+            self.order.capacity().min(sorting).min(self.rows.capacity())
         }
         fn clear(&mut self) {
             self.order.clear();
+            self.keys.clear();
             self.sorting.clear();
             self.rows.clear();
         }
         fn reserve(&mut self, len: usize) {
             self.order.reserve(len);
+            self.keys.reserve(len);
             self.sorting.reserve(len);
             self.rows.reserve(len);
         }
         fn shrink_to(&mut self, len: usize) {
-            for v in [&mut self.order, &mut self.sorting] {
-                v.clear();
-                v.shrink_to(len);
-            }
-            self.rows.clear();
+            self.clear();
+            self.order.shrink_to(len);
+            self.keys.shrink_to(len);
+            self.sorting.shrink_to(len);
             self.rows.shrink_to(len);
         }
     }
@@ -190,64 +191,115 @@ mod spare {
     pub static SPARE: Spare<Buffers> = Spare::new();
 }
 
+/// Pushes onto `rows` each distinct row of `order` (positions ordered by row; `row_at(i)` is
+/// the row of `order[i]`) once, with where its gradient is. `run_starts` is scratch as long as
+/// `order`. Half the runs of a Zipf-drawn list end after one id, at random: the runs are found
+/// and written without a branch on where they end.
+fn coalesce_runs(
+    order: &[usize],
+    run_starts: &mut [u64],
+    rows: &mut Vec<(usize, Source)>,
+    row_at: impl Fn(usize) -> u64,
+) {
+    let mut runs = 0;
+    for i in 0..order.len() {
+        run_starts[runs] = i as u64;
+        runs += usize::from(i == 0 || row_at(i) != row_at(i - 1));
+    }
+    rows.extend((0..runs).map(|k| {
+        let start = run_starts[k] as usize;
+        let end = if k + 1 < runs { run_starts[k + 1] as usize } else { order.len() };
+        let source =
+            if end - start == 1 { Source::Given(order[start]) } else { Source::Repeated(start, end) };
+        (row_at(start) as usize, source)
+    }));
+}
+
 /// Fills `buffers.order` with positions `0..indices.len()` ordered by row, equal rows in their
 /// order of appearance (which fixes the summation order of repeats).
 fn sorted_order(indices: &[i64], buffers: &mut spare::Buffers) {
-    let order = &mut buffers.order;
-    order.extend(0..indices.len());
-    if indices.windows(2).all(|p| p[0] < p[1]) {
+    let spare::Buffers { order, keys, sorting, .. } = buffers;
+    let (mut max_row, mut sorted, mut previous) = (0, true, -1);
+    for &row in indices {
+        (sorted, max_row, previous) = (sorted && previous < row, max_row.max(row), row);
+    }
+    if sorted {
+        order.extend(0..indices.len());
         return;
     }
-    let max_row = indices.iter().copied().max().unwrap_or(0) as u64;
-    radix_sort_by_row(indices, max_row, order, &mut buffers.sorting);
-}
-
-/// The most bits of the row sorted per pass: a pass counts into up to `2^MAX_RADIX_BITS`
-/// buckets on the stack (16 KiB, within the L1 cache).
-const MAX_RADIX_BITS: u32 = 12;
-
-/// Sorts `order` (positions into `indices`, in increasing order) by row, keeping positions of
-/// equal rows in order: a least-significant-digit radix sort, as few passes as `max_row`'s
-/// digits allow at [`MAX_RADIX_BITS`] bits each, the bits shared evenly between them (two
-/// passes for a table of up to 16M rows). Each pass is a stable counting sort, so the order of
-/// appearance survives; it costs two reads of the list per pass, where a comparison sort of
-/// 4,096 ids takes a good part of a lazy step.
-fn radix_sort_by_row(indices: &[i64], max_row: u64, order: &mut Vec<usize>, other: &mut Vec<usize>) {
-    if u32::try_from(order.len()).is_err() {
-        // Beyond the counters' range (4G listed rows): a stable comparison sort.
+    if u32::try_from(max_row).is_err() || u32::try_from(indices.len()).is_err() {
+        // Beyond what a key packs (4G rows or listed ids): a stable comparison sort.
+        order.extend(0..indices.len());
         order.sort_by_key(|&position| indices[position]);
         return;
     }
+    radix_sort_by_row(indices, max_row as u64, keys, sorting);
+    order.extend(keys.iter().map(|&key| (key & u64::from(u32::MAX)) as usize));
+}
+
+/// The most bits of the row sorted per pass: a pass counts into up to `2^MAX_RADIX_BITS`
+/// buckets on the stack (16 KiB per pass, within the L1 cache).
+const MAX_RADIX_BITS: u32 = 12;
+
+/// The most passes: a row packed in a key has 32 bits.
+const MAX_PASSES: usize = 32usize.div_ceil(MAX_RADIX_BITS as usize);
+
+/// Counts the keys in each bucket of each of the first `P` passes (`P` known when compiled, so
+/// that the counting of every pass is one step of the loop).
+fn count_digits<const P: usize>(
+    keys: &[u64],
+    starts: &mut [[u32; 1 << MAX_RADIX_BITS]; MAX_PASSES],
+    digit: impl Fn(u64, usize) -> usize,
+) {
+    for &key in keys {
+        for (pass, starts) in starts[..P].iter_mut().enumerate() {
+            starts[digit(key, pass)] += 1;
+        }
+    }
+}
+
+/// Fills `keys` with each of `indices` (rows up to `max_row`) as its row above its position,
+/// sorted by row, keys of equal rows in order of appearance: a least-significant-digit radix
+/// sort, as few passes as `max_row`'s digits allow at [`MAX_RADIX_BITS`] bits each, the bits
+/// shared evenly between them (two passes for a table of up to 16M rows). Each pass is a stable
+/// counting sort, so the order of appearance survives; the buckets of every pass are counted in
+/// one read of the keys, and each pass reads them once more, in order, where a comparison sort
+/// of 4,096 ids takes a good part of a lazy step.
+fn radix_sort_by_row(indices: &[i64], max_row: u64, keys: &mut Vec<u64>, other: &mut Vec<u64>) {
+    // Row and position in one word: sorting the words by row alone, stably, leaves each row's
+    // positions in increasing order, and no pass reads `indices` out of order.
+    let key = |(position, &row): (usize, &i64)| (row as u64) << 32 | position as u64;
     let bits = u64::BITS - max_row.leading_zeros();
-    let passes = bits.div_ceil(MAX_RADIX_BITS);
+    let passes = bits.div_ceil(MAX_RADIX_BITS) as usize;
     if passes == 0 {
         // Every row is 0: already in order of appearance.
+        keys.extend(indices.iter().enumerate().map(key));
         return;
     }
-    let digit_bits = bits.div_ceil(passes);
-    let mask = (1usize << digit_bits) - 1;
-    // Every pass writes every position of `other`, then swaps it with `order`.
+    let digit_bits = bits.div_ceil(passes as u32);
+    let mask = (1u64 << digit_bits) - 1;
+    let digit = |key: u64, pass: usize| ((key >> (32 + pass as u32 * digit_bits)) & mask) as usize;
+    let mut starts = [[0u32; 1 << MAX_RADIX_BITS]; MAX_PASSES];
+    keys.extend(indices.iter().enumerate().map(key));
+    match passes {
+        1 => count_digits::<1>(keys, &mut starts, digit),
+        2 => count_digits::<2>(keys, &mut starts, digit),
+        _ => count_digits::<MAX_PASSES>(keys, &mut starts, digit),
+    }
+    // Every pass writes every place of `other`, then swaps it with `keys`.
     other.clear();
-    other.resize(order.len(), 0);
-    let mut starts = [0u32; 1 << MAX_RADIX_BITS];
-    for pass in 0..passes {
-        let shift = pass * digit_bits;
-        let digit = |position: usize| (indices[position] as u64 >> shift) as usize & mask;
-        let starts = &mut starts[..=mask];
-        starts.fill(0);
-        for &position in order.iter() {
-            starts[digit(position)] += 1;
-        }
+    other.resize(keys.len(), 0);
+    for (pass, starts) in starts[..passes].iter_mut().enumerate() {
         let mut total = 0;
-        for start in starts.iter_mut() {
+        for start in starts[..=mask as usize].iter_mut() {
             (*start, total) = (total, total + *start);
         }
-        for &position in order.iter() {
-            let bucket = &mut starts[digit(position)];
-            other[*bucket as usize] = position;
+        for &key in keys.iter() {
+            let bucket = &mut starts[digit(key, pass)];
+            other[*bucket as usize] = key;
             *bucket += 1;
         }
-        std::mem::swap(order, other);
+        std::mem::swap(keys, other);
     }
 }
 
@@ -330,6 +382,35 @@ mod tests {
             let mut want: Vec<usize> = (0..indices.len()).collect();
             want.sort_by_key(|&i| indices[i]);
             assert_eq!(buffers.order, want, "max_row {max_row}");
+        }
+    }
+
+    #[test]
+    fn coalescing_matches_summing_in_order_of_appearance_for_every_path() {
+        // Tables small and large (a key packs rows below 2^32; above, a comparison sort), lists
+        // sorted and not, empty, of one id, and with runs of every length.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |below: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % below
+        };
+        for table in [1u64, 3, 1000, 1 << 20, 1 << 33] {
+            for len in [0usize, 1, 2, 7, 64, 1000] {
+                let mut indices: Vec<i64> = (0..len).map(|_| next(table) as i64).collect();
+                if len % 2 == 0 {
+                    indices.sort_unstable();
+                    indices.dedup();
+                }
+                let values: Vec<f32> = (0..indices.len()).map(|_| next(1000) as f32 * 0.37 - 99.0).collect();
+                let mut want = std::collections::BTreeMap::<usize, f32>::new();
+                for (&row, &v) in indices.iter().zip(&values) {
+                    want.entry(row as usize).and_modify(|sum| *sum += v).or_insert(v);
+                }
+                let want: Vec<(usize, Vec<f32>)> = want.into_iter().map(|(r, v)| (r, vec![v])).collect();
+                assert_eq!(coalesced(&indices, &values, 1), want, "table {table}, {len} ids");
+            }
         }
     }
 
