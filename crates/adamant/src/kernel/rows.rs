@@ -40,15 +40,7 @@ impl<'a, T: Element> CoalescedRows<'a, T> {
     pub fn new(indices: &[i64], values: &'a [T], row_len: usize) -> Self {
         debug_assert!(indices.iter().all(|&r| r >= 0) && values.len() == indices.len() * row_len);
         let mut buffers = spare::SPARE.take(indices.len());
-        sorted_order(indices, &mut buffers);
-        let spare::Buffers { order, keys, sorting, rows } = &mut buffers;
-        sorting.resize(order.len(), 0);
-        // The sort's keys hold each row beside its position; without a sort, `indices` does.
-        if keys.is_empty() {
-            coalesce_runs(order, sorting, rows, |i| indices[order[i]] as u64);
-        } else {
-            coalesce_runs(order, sorting, rows, |i| keys[i] >> 32);
-        }
+        coalesce(indices, &mut buffers);
         CoalescedRows { values, row_len, buffers }
     }
 
@@ -216,25 +208,32 @@ fn coalesce_runs(
 }
 
 /// Fills `buffers.order` with positions `0..indices.len()` ordered by row, equal rows in their
-/// order of appearance (which fixes the summation order of repeats).
-fn sorted_order(indices: &[i64], buffers: &mut spare::Buffers) {
-    let spare::Buffers { order, keys, sorting, .. } = buffers;
+/// order of appearance (which fixes the summation order of repeats), and `buffers.rows` with
+/// each distinct row once.
+fn coalesce(indices: &[i64], buffers: &mut spare::Buffers) {
+    let spare::Buffers { order, keys, sorting, rows } = buffers;
     let (mut max_row, mut sorted, mut previous) = (0, true, -1);
     for &row in indices {
         (sorted, max_row, previous) = (sorted && previous < row, max_row.max(row), row);
     }
     if sorted {
         order.extend(0..indices.len());
+        rows.extend(
+            indices.iter().enumerate().map(|(position, &row)| (row as usize, Source::Given(position))),
+        );
         return;
     }
     if u32::try_from(max_row).is_err() || u32::try_from(indices.len()).is_err() {
         // Beyond what a key packs (4G rows or listed ids): a stable comparison sort.
         order.extend(0..indices.len());
         order.sort_by_key(|&position| indices[position]);
-        return;
+        sorting.resize(indices.len(), 0);
+        return coalesce_runs(order, sorting, rows, |i| indices[order[i]] as u64);
     }
     radix_sort_by_row(indices, max_row as u64, keys, sorting);
     order.extend(keys.iter().map(|&key| (key & u64::from(u32::MAX)) as usize));
+    // The sort's keys hold each row beside its position, and its other half is free.
+    coalesce_runs(order, sorting, rows, |i| keys[i] >> 32);
 }
 
 /// The most bits of the row sorted per pass: a pass counts into up to `2^MAX_RADIX_BITS`
@@ -259,8 +258,8 @@ fn count_digits<const P: usize>(
 }
 
 /// Fills `keys` with each of `indices` (rows up to `max_row`) as its row above its position,
-/// sorted by row, keys of equal rows in order of appearance: a least-significant-digit radix
-/// sort, as few passes as `max_row`'s digits allow at [`MAX_RADIX_BITS`] bits each, the bits
+/// sorted by row, keys of equal rows in order of appearance, and leaves as many words of
+/// scratch in `other`: a least-significant-digit radix sort, as few passes as `max_row`'s digits allow at [`MAX_RADIX_BITS`] bits each, the bits
 /// shared evenly between them (two passes for a table of up to 16M rows). Each pass is a stable
 /// counting sort, so the order of appearance survives; the buckets of every pass are counted in
 /// one read of the keys, and each pass reads them once more, in order, where a comparison sort
@@ -269,26 +268,25 @@ fn radix_sort_by_row(indices: &[i64], max_row: u64, keys: &mut Vec<u64>, other: 
     // Row and position in one word: sorting the words by row alone, stably, leaves each row's
     // positions in increasing order, and no pass reads `indices` out of order.
     let key = |(position, &row): (usize, &i64)| (row as u64) << 32 | position as u64;
+    keys.extend(indices.iter().enumerate().map(key));
+    // Every pass writes every place of `other`, then swaps it with `keys`.
+    other.clear();
+    other.resize(keys.len(), 0);
     let bits = u64::BITS - max_row.leading_zeros();
     let passes = bits.div_ceil(MAX_RADIX_BITS) as usize;
     if passes == 0 {
         // Every row is 0: already in order of appearance.
-        keys.extend(indices.iter().enumerate().map(key));
         return;
     }
     let digit_bits = bits.div_ceil(passes as u32);
     let mask = (1u64 << digit_bits) - 1;
     let digit = |key: u64, pass: usize| ((key >> (32 + pass as u32 * digit_bits)) & mask) as usize;
     let mut starts = [[0u32; 1 << MAX_RADIX_BITS]; MAX_PASSES];
-    keys.extend(indices.iter().enumerate().map(key));
     match passes {
         1 => count_digits::<1>(keys, &mut starts, digit),
         2 => count_digits::<2>(keys, &mut starts, digit),
         _ => count_digits::<MAX_PASSES>(keys, &mut starts, digit),
     }
-    // Every pass writes every place of `other`, then swaps it with `keys`.
-    other.clear();
-    other.resize(keys.len(), 0);
     for (pass, starts) in starts[..passes].iter_mut().enumerate() {
         let mut total = 0;
         for start in starts[..=mask as usize].iter_mut() {
@@ -378,7 +376,7 @@ mod tests {
                 .map(|r| r.max(0))
                 .collect();
             let mut buffers = spare::Buffers::default();
-            sorted_order(&indices, &mut buffers);
+            coalesce(&indices, &mut buffers);
             let mut want: Vec<usize> = (0..indices.len()).collect();
             want.sort_by_key(|&i| indices[i]);
             assert_eq!(buffers.order, want, "max_row {max_row}");
@@ -422,3 +420,4 @@ mod tests {
         assert_eq!(got, [(3, 2.0), (1 << 50, 5.0)]);
     }
 }
+
