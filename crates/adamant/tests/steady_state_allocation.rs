@@ -221,3 +221,25 @@ fn called_from_outside_its_pool_a_step_allocates_only_rayons_job_queue_blocks() 
     let calls = allocations(|| (0..steps).for_each(|_| updater.update(&mut batch).unwrap()));
     assert!(calls <= steps / 63 + 1, "{calls} allocations in {steps} steps");
 }
+
+#[test]
+fn ids_beyond_what_a_sort_key_packs_sort_without_allocating() {
+    let _alone = ALONE.lock().unwrap();
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    let pool = POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap());
+    // 2^33 rows of no elements: rows at or above 2^32 take the comparison sort, in place.
+    let shape = [1usize << 33, 0];
+    let ids: Vec<i64> = (0..3000i64).map(|i| (i * 2_654_435_761) % (1 << 33)).collect();
+    let (mut w, values) = (Vec::<f32>::new(), Vec::<f32>::new());
+    for (lazy, fused) in [(true, true), (true, false), (false, true), (false, false)] {
+        let config = json!({"lazy_update": lazy, "use_fused_step": fused});
+        let mut updater = Updater::new(adamant::create("adam", &config).unwrap());
+        let counts: Vec<usize> = pool.install(|| {
+            let mut step =
+                || updater.update(&mut [Param::row_sparse(0, &shape, &mut w, &ids, &values)]).unwrap();
+            step();
+            (0..5).map(|_| allocations(&mut step)).collect()
+        });
+        assert_eq!(counts, [0; 5], "lazy {lazy}, fused {fused}");
+    }
+}

@@ -224,9 +224,10 @@ fn coalesce(indices: &[i64], buffers: &mut spare::Buffers) {
         return;
     }
     if u32::try_from(max_row).is_err() || u32::try_from(indices.len()).is_err() {
-        // Beyond what a key packs (4G rows or listed ids): a stable comparison sort.
+        // Beyond what a key packs (4G rows or listed ids): a comparison sort, by row and then
+        // position so that it keeps repeats in order without the scratch a stable sort takes.
         order.extend(0..indices.len());
-        order.sort_by_key(|&position| indices[position]);
+        order.sort_unstable_by_key(|&position| (indices[position], position));
         sorting.resize(indices.len(), 0);
         return coalesce_runs(order, sorting, rows, |i| indices[order[i]] as u64);
     }
@@ -243,51 +244,47 @@ const MAX_RADIX_BITS: u32 = 12;
 /// The most passes: a row packed in a key has 32 bits.
 const MAX_PASSES: usize = 32usize.div_ceil(MAX_RADIX_BITS as usize);
 
-/// Counts the keys in each bucket of each of the first `P` passes (`P` known when compiled, so
-/// that the counting of every pass is one step of the loop).
-fn count_digits<const P: usize>(
-    keys: &[u64],
-    starts: &mut [[u32; 1 << MAX_RADIX_BITS]; MAX_PASSES],
-    digit: impl Fn(u64, usize) -> usize,
-) {
-    for &key in keys {
-        for (pass, starts) in starts[..P].iter_mut().enumerate() {
-            starts[digit(key, pass)] += 1;
-        }
-    }
-}
-
 /// Fills `keys` with each of `indices` (rows up to `max_row`) as its row above its position,
 /// sorted by row, keys of equal rows in order of appearance, and leaves as many words of
-/// scratch in `other`: a least-significant-digit radix sort, as few passes as `max_row`'s digits allow at [`MAX_RADIX_BITS`] bits each, the bits
-/// shared evenly between them (two passes for a table of up to 16M rows). Each pass is a stable
-/// counting sort, so the order of appearance survives; the buckets of every pass are counted in
-/// one read of the keys, and each pass reads them once more, in order, where a comparison sort
-/// of 4,096 ids takes a good part of a lazy step.
+/// scratch in `other`: a least-significant-digit radix sort, as few passes as `max_row`'s
+/// digits allow at [`MAX_RADIX_BITS`] bits each, the bits shared evenly between them (two
+/// passes for a table of up to 16M rows). Each pass is a stable counting sort, so the order of
+/// appearance survives; the buckets of every pass are counted in one read of the keys, and each
+/// pass reads them once more, in order, where a comparison sort of 4,096 ids takes a good part
+/// of a lazy step.
 fn radix_sort_by_row(indices: &[i64], max_row: u64, keys: &mut Vec<u64>, other: &mut Vec<u64>) {
     // Row and position in one word: sorting the words by row alone, stably, leaves each row's
     // positions in increasing order, and no pass reads `indices` out of order.
-    let key = |(position, &row): (usize, &i64)| (row as u64) << 32 | position as u64;
-    keys.extend(indices.iter().enumerate().map(key));
-    // Every pass writes every place of `other`, then swaps it with `keys`.
+    keys.extend(indices.iter().zip(0u64..).map(|(&row, position)| (row as u64) << 32 | position));
     other.clear();
     other.resize(keys.len(), 0);
     let bits = u64::BITS - max_row.leading_zeros();
-    let passes = bits.div_ceil(MAX_RADIX_BITS) as usize;
+    let passes = bits.div_ceil(MAX_RADIX_BITS);
     if passes == 0 {
-        // Every row is 0: already in order of appearance.
+        // Every row is 0: the keys are in order of appearance.
         return;
     }
-    let digit_bits = bits.div_ceil(passes as u32);
+    let digit_bits = bits.div_ceil(passes);
+    match passes {
+        1 => radix_passes::<1>(keys, other, digit_bits),
+        2 => radix_passes::<2>(keys, other, digit_bits),
+        _ => radix_passes::<MAX_PASSES>(keys, other, digit_bits),
+    }
+}
+
+/// `P` passes of the radix sort of `keys`, `digit_bits` of the row each, lowest first; every
+/// pass writes every place of `other`, then swaps it with `keys`. (`P` is known when compiled,
+/// so that counting the buckets of every pass is one step of one loop.)
+fn radix_passes<const P: usize>(keys: &mut Vec<u64>, other: &mut Vec<u64>, digit_bits: u32) {
     let mask = (1u64 << digit_bits) - 1;
     let digit = |key: u64, pass: usize| ((key >> (32 + pass as u32 * digit_bits)) & mask) as usize;
-    let mut starts = [[0u32; 1 << MAX_RADIX_BITS]; MAX_PASSES];
-    match passes {
-        1 => count_digits::<1>(keys, &mut starts, digit),
-        2 => count_digits::<2>(keys, &mut starts, digit),
-        _ => count_digits::<MAX_PASSES>(keys, &mut starts, digit),
+    let mut starts = [[0u32; 1 << MAX_RADIX_BITS]; P];
+    for &key in keys.iter() {
+        for (pass, starts) in starts.iter_mut().enumerate() {
+            starts[digit(key, pass)] += 1;
+        }
     }
-    for (pass, starts) in starts[..passes].iter_mut().enumerate() {
+    for (pass, starts) in starts.iter_mut().enumerate() {
         let mut total = 0;
         for start in starts[..=mask as usize].iter_mut() {
             (*start, total) = (total, total + *start);
