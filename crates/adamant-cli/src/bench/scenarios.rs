@@ -535,10 +535,7 @@ impl Workload {
                 row_gather::gather(tables, row_bytes, rows, roofline::bytes(grads[0].as_ref()).0, zero);
             }
             Step::Optimizer { weights, grads, states, .. } => {
-                let tensors = weights
-                    .par_iter_mut()
-                    .zip(grads.par_iter())
-                    .zip(states.all.par_chunks_mut(states.per_tensor.max(1)));
+                let tensors = weights.par_iter_mut().zip(grads.par_iter()).zip(states.par_tensors());
                 tensors.for_each(|((w, g), state)| {
                     let len = len.min(w.len());
                     let rewritten = std::iter::once(w.as_mut()).chain(state.iter_mut().map(Buffer::as_mut));
@@ -568,6 +565,11 @@ impl StateArrays {
     /// Each tensor's arrays, in turn.
     fn tensors(&mut self) -> std::slice::ChunksMut<'_, Buffer> {
         self.all.chunks_mut(self.per_tensor.max(1))
+    }
+
+    /// Each tensor's arrays, for a parallel pass.
+    fn par_tensors(&mut self) -> rayon::slice::ChunksMut<'_, Buffer> {
+        self.all.par_chunks_mut(self.per_tensor.max(1))
     }
 }
 
