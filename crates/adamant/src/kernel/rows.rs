@@ -207,9 +207,10 @@ fn coalesce_runs(
     }));
 }
 
-/// Fills `buffers.order` with positions `0..indices.len()` ordered by row, equal rows in their
-/// order of appearance (which fixes the summation order of repeats), and `buffers.rows` with
-/// each distinct row once.
+/// Fills `buffers.rows` with each distinct row once and where its gradient is. Ids out of order
+/// also fill `buffers.order` with positions `0..indices.len()` ordered by row, equal rows in
+/// their order of appearance (which fixes the summation order of repeats); increasing ids are
+/// each their own row, and need no order.
 fn coalesce(indices: &[i64], buffers: &mut spare::Buffers) {
     let spare::Buffers { order, keys, sorting, rows } = buffers;
     let (mut max_row, mut sorted, mut previous) = (0, true, -1);
@@ -217,7 +218,6 @@ fn coalesce(indices: &[i64], buffers: &mut spare::Buffers) {
         (sorted, max_row, previous) = (sorted && previous < row, max_row.max(row), row);
     }
     if sorted {
-        order.extend(0..indices.len());
         rows.extend(
             indices.iter().enumerate().map(|(position, &row)| (row as usize, Source::Given(position))),
         );
