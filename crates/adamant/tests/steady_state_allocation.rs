@@ -42,12 +42,15 @@ fn count() {
     }
 }
 
-/// A pool of 2 threads whose allocations count, from when they have started (a thread
-/// allocates as it starts, on its own schedule).
-fn counted_pool() -> rayon::ThreadPool {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-    pool.broadcast(|_| TAKES_PART.set(true));
-    pool
+/// The pool of 2 threads the steps run in, whose allocations count from when they have started
+/// (a thread allocates as it starts or ends, on its own schedule: the pool is never dropped).
+fn counted_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.broadcast(|_| TAKES_PART.set(true));
+        pool
+    })
 }
 
 // SAFETY: every method forwards to the system allocator with the caller's own arguments, so
@@ -201,11 +204,7 @@ fn optimizers() -> Vec<(&'static str, Value, Vec<Path>)> {
 #[test]
 fn a_steady_state_step_allocates_nothing_on_any_path() {
     let _alone = ALONE.lock().unwrap();
-    // One pool for every case, never dropped: threads starting or ending allocate, on their
-    // own schedule.
-    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
-    let pool = POOL.get_or_init(counted_pool);
-    pool.install(every_path_allocates_nothing);
+    counted_pool().install(every_path_allocates_nothing);
 }
 
 fn every_path_allocates_nothing() {
@@ -258,8 +257,7 @@ fn called_from_outside_its_pool_a_step_allocates_only_rayons_job_queue_blocks() 
 #[test]
 fn ids_beyond_what_a_sort_key_packs_sort_without_allocating() {
     let _alone = ALONE.lock().unwrap();
-    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
-    let pool = POOL.get_or_init(counted_pool);
+    let pool = counted_pool();
     // 2^33 rows of no elements: rows at or above 2^32 take the comparison sort, in place.
     let shape = [1usize << 33, 0];
     let ids: Vec<i64> = (0..3000i64).map(|i| (i * 2_654_435_761) % (1 << 33)).collect();
